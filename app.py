@@ -1,0 +1,33 @@
+"""Start the tutor in the browser: `python app.py [--db DIR] [--port N] [--host ADDR]`."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from assistant.config import Settings
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--db", help="data directory (default: data/, or $ASSISTANT_DATA_DIR)")
+    parser.add_argument("--knowledge", help="notes folder (default: knowledge/, or $ASSISTANT_KNOWLEDGE_DIR)")
+    parser.add_argument("--host", help="address to listen on (default 127.0.0.1, or $ASSISTANT_HOST)")
+    parser.add_argument("--port", type=int, help="port (default 7860, or $ASSISTANT_PORT)")
+    args = parser.parse_args(argv)
+
+    settings = Settings.from_env(data_dir=args.db, knowledge_dir=args.knowledge,
+                                 host=args.host, port=args.port)
+    from assistant.runtime import Runtime
+    from assistant.ui.app import launch
+
+    runtime = Runtime(settings)
+    report = runtime.ensure_index()
+    if report is not None:
+        print(f"Indexed {settings.knowledge_dir}: {report.summary()}", file=sys.stderr)
+    launch(runtime)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""A tutor over your own AI-engineering notes: ask, quiz, browse."""

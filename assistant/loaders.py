@@ -1,0 +1,256 @@
+"""Reading note files into text split by heading: Markdown, MDX, plain text, PDF and HTML.
+
+Every loader returns a `Document` of sections; anything that cannot be read raises `Unreadable`
+with a reason a person understands, and the caller skips that file.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from markdown_it import MarkdownIt
+
+from .schema import Section
+
+MARKDOWN = {".md", ".markdown"}
+MDX = {".mdx"}
+TEXT = {".txt", ".text"}
+PDF = {".pdf"}
+HTML = {".html", ".htm"}
+SUPPORTED = MARKDOWN | MDX | TEXT | PDF | HTML
+
+# A single note beyond this is almost certainly an export or a dump, and would take an hour to
+# embed on a laptop; it is skipped with a sentence saying so.
+MAX_FILE_BYTES = 20 * 1024 * 1024
+
+
+class Unreadable(Exception):
+    """A file that is skipped; the message is the reason shown to the user."""
+
+
+@dataclass(frozen=True)
+class Document:
+    title: str
+    sections: list[Section]
+
+
+def load(path: Path, rel: str) -> Document:
+    suffix = path.suffix.lower()
+    if suffix not in SUPPORTED:
+        raise Unreadable(f"unsupported file type '{suffix or path.name}'")
+    try:
+        size = path.stat().st_size
+        if size == 0:
+            raise Unreadable("empty file")
+        if size > MAX_FILE_BYTES:
+            raise Unreadable(
+                f"file is {size / 2**20:.0f} MB, over the {MAX_FILE_BYTES // 2**20} MB limit "
+                "for one note; split it into smaller notes"
+            )
+        data = path.read_bytes()
+    except PermissionError:
+        raise Unreadable("permission denied; make the file readable to index it") from None
+    except OSError as exc:
+        raise Unreadable(f"cannot be read ({exc.strerror or exc})") from None
+
+    stem = Path(rel).stem
+    if suffix in PDF:
+        return _load_pdf(data, stem)
+    text = decode(data)
+    if suffix in HTML:
+        return markdown_document(_html_to_markdown(text), stem)
+    if suffix in MDX:
+        text = strip_mdx(text)
+    if suffix in TEXT:
+        return Document(stem, [Section(stem, text, 0)] if text.strip() else [])
+    return markdown_document(text, stem)
+
+
+def decode(data: bytes) -> str:
+    """UTF-8 when it is; otherwise the detected legacy encoding (cp1252, latin-1, ...)."""
+    if b"\x00" in data[:8192] and not data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        raise Unreadable("binary content, not text")
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        pass
+    from charset_normalizer import from_bytes
+
+    matches = list(from_bytes(data))
+    if not matches:
+        raise Unreadable("text encoding could not be detected")
+    # On short texts the detector ranks exotic code pages level with Windows-1252; notes written
+    # in a legacy encoding are overwhelmingly Western, so prefer it whenever it is a candidate.
+    for match in matches:
+        if match.encoding in ("cp1252", "latin_1", "iso8859_15"):
+            return str(match)
+    return str(matches[0])
+
+
+# --- Markdown -------------------------------------------------------------------------------
+
+_md = MarkdownIt("commonmark")
+_FRONT_MATTER = re.compile(r"\A---\r?\n(.*?)\r?\n---\r?\n", re.S)
+_FM_TITLE = re.compile(r"^title:\s*['\"]?(.+?)['\"]?\s*$", re.M)
+_RULE_LINES = re.compile(r"(\n\s*(?:-{3,}|\*{3,}|_{3,})\s*)+\Z")
+
+
+def markdown_document(text: str, fallback_title: str) -> Document:
+    """Split Markdown into sections, one per heading, each carrying its full heading path.
+
+    Offsets refer to `text` as given, so a section can be found again in the file.
+    """
+    title = fallback_title
+    body_start = 0
+    fm = _FRONT_MATTER.match(text)
+    if fm:
+        body_start = fm.end()
+        found = _FM_TITLE.search(fm.group(1))
+        if found:
+            title = found.group(1).strip()
+
+    line_starts = [0]
+    for m in re.finditer(r"\n", text):
+        line_starts.append(m.end())
+    line_starts.append(len(text))
+
+    headings: list[tuple[int, int, int, str]] = []  # (level, first_line, end_line, text)
+    tokens = _md.parse(text[body_start:])
+    first_line = text.count("\n", 0, body_start)
+    for i, tok in enumerate(tokens):
+        if tok.type == "heading_open" and tok.map:
+            level = int(tok.tag[1])
+            inline = tokens[i + 1].content.strip() if i + 1 < len(tokens) else ""
+            headings.append(
+                (level, tok.map[0] + first_line, tok.map[1] + first_line, _plain(inline))
+            )
+
+    # A leading level-1 heading names the document rather than a section under it.
+    if headings and headings[0][0] == 1 and not text[body_start : line_starts[headings[0][1]]].strip():
+        if not [h for h in headings[1:] if h[0] == 1]:
+            title = headings[0][3] or title
+
+    sections: list[Section] = []
+    stack: list[tuple[int, str]] = []
+
+    def add(heading_path: str, start: int, end: int) -> None:
+        raw = text[start:end]
+        lead = len(raw) - len(raw.lstrip())
+        body = _RULE_LINES.sub("", raw.strip())  # drop "---" separators that close a section
+        if body.strip():
+            sections.append(Section(heading_path, body, start + lead))
+
+    prev_end = body_start
+    prev_path = title
+    for level, first, last, name in headings:
+        add(prev_path, prev_end, line_starts[first])
+        while stack and stack[-1][0] >= level:
+            stack.pop()
+        if not (level == 1 and name == title and not stack):
+            stack.append((level, name))
+        prev_path = " > ".join([title] + [n for _, n in stack])
+        prev_end = line_starts[min(last, len(line_starts) - 1)]
+    add(prev_path, prev_end, len(text))
+    return Document(title, sections)
+
+
+def _plain(inline_markdown: str) -> str:
+    """Heading text without emphasis, code or link markup."""
+    text = re.sub(r"!?\[([^\]]*)\]\([^)]*\)", r"\1", inline_markdown)
+    return re.sub(r"[*_`]+", "", text).strip()
+
+
+# --- MDX ------------------------------------------------------------------------------------
+
+_MDX_ESM = re.compile(r"^(?:import|export)\b.*?(?:;\s*$|$)", re.M)
+_JSX_TAG = re.compile(r"</?[A-Z][\w.]*(?:\s+[^<>]*?)?\s*/?>")
+_JSX_EXPR = re.compile(r"^\s*\{/\*.*?\*/\}\s*$", re.M)  # {/* comments */}
+
+
+def strip_mdx(text: str) -> str:
+    """Drop import/export lines and JSX component tags, keeping the text between tags.
+
+    Lines are blanked rather than removed so that offsets still point into the original file.
+    """
+
+    def blank(m: re.Match) -> str:
+        return re.sub(r"[^\n]", " ", m.group(0))
+
+    text = _MDX_ESM.sub(blank, text)
+    text = _JSX_EXPR.sub(blank, text)
+    return _JSX_TAG.sub(blank, text)
+
+
+# --- HTML -----------------------------------------------------------------------------------
+
+
+def _html_to_markdown(html: str) -> str:
+    """The main text of a page as Markdown headings and paragraphs; scripts and chrome dropped."""
+    from bs4 import BeautifulSoup
+
+    soup = BeautifulSoup(html, "html.parser")
+    for tag in soup(["script", "style", "noscript", "nav", "header", "footer", "aside", "form"]):
+        tag.decompose()
+    root = soup.find("main") or soup.find("article") or soup.body or soup
+    title = soup.title.get_text(" ", strip=True) if soup.title else ""
+    blocks: list[str] = []
+    if title and not root.find("h1"):
+        blocks.append(f"# {title}")
+    for el in root.find_all(["h1", "h2", "h3", "h4", "h5", "h6", "p", "li", "pre", "blockquote", "td"]):
+        if el.find_parent(["li", "blockquote", "td"]) and el.name in ("p", "li"):
+            continue  # nested blocks are read with their parent
+        text = " ".join(el.get_text(" ", strip=True).split())
+        if not text:
+            continue
+        if el.name[0] == "h" and el.name[1:].isdigit():
+            blocks.append("#" * int(el.name[1]) + " " + text)
+        elif el.name == "li":
+            blocks.append(f"- {text}")
+        else:
+            blocks.append(text)
+    return "\n\n".join(blocks)
+
+
+# --- PDF ------------------------------------------------------------------------------------
+
+
+def _load_pdf(data: bytes, stem: str) -> Document:
+    import io
+    import logging
+
+    from pypdf import PdfReader
+    from pypdf.errors import PdfReadError
+
+    logging.getLogger("pypdf").setLevel(logging.ERROR)  # it warns loudly on harmless quirks
+    try:
+        reader = PdfReader(io.BytesIO(data))
+        if reader.is_encrypted:
+            try:
+                if not reader.decrypt(""):
+                    raise Unreadable("encrypted PDF; save an unprotected copy to index it")
+            except Unreadable:
+                raise
+            except Exception:
+                raise Unreadable("encrypted PDF; save an unprotected copy to index it") from None
+        title = stem
+        try:
+            if reader.metadata and reader.metadata.title and reader.metadata.title.strip():
+                title = reader.metadata.title.strip()
+        except Exception:
+            pass
+        sections = []
+        for number, page in enumerate(reader.pages, start=1):
+            text = (page.extract_text() or "").strip()
+            if text:
+                sections.append(Section(f"{title} > Page {number}", text, 0, page=number))
+    except Unreadable:
+        raise
+    except (PdfReadError, ValueError, KeyError, TypeError, OSError) as exc:
+        raise Unreadable(f"broken PDF ({exc}); re-export it and index again") from None
+    except Exception as exc:
+        raise Unreadable(f"PDF could not be read ({type(exc).__name__}); re-export it") from None
+    if not sections:
+        raise Unreadable("PDF has no extractable text (scanned images?); add a text version")
+    return Document(title, sections)

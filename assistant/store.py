@@ -1,0 +1,257 @@
+"""The one module that imports chromadb: chunks and the file manifest, embedded on disk or on a server.
+
+The store never embeds; callers hand it vectors. All index state lives in Chroma (chunks in one
+collection, one manifest record per indexed file in another), so the embedded store and a Chroma
+server behave the same and another machine can pick up a server's index as it is.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .config import Settings
+from .errors import StoreUnavailable
+from .schema import Chunk
+
+# Chroma caps how many records one call may carry; stay well under it.
+_BATCH = 2000
+
+
+@dataclass(frozen=True)
+class FileRecord:
+    """A file whose chunks are all in the index, as it was when they were written."""
+
+    path: str
+    sha256: str
+    mtime: float
+    size: int
+    chunks: int
+    indexed_at: float
+
+
+def _client(settings: Settings):
+    import chromadb
+    from chromadb.config import Settings as ChromaSettings
+
+    chroma_settings = ChromaSettings(anonymized_telemetry=False, allow_reset=True)
+    try:
+        if settings.chroma_host:
+            return chromadb.HttpClient(
+                host=settings.chroma_host, port=settings.chroma_port, settings=chroma_settings
+            )
+        path = Path(settings.data_dir) / "chroma"
+        path.mkdir(parents=True, exist_ok=True)
+        return chromadb.PersistentClient(path=str(path), settings=chroma_settings)
+    except Exception as exc:  # chromadb raises plain ValueError/ConnectionError/OSError here
+        where = (
+            f"the Chroma server at {settings.chroma_host}:{settings.chroma_port}"
+            if settings.chroma_host
+            else f"the index folder {settings.data_dir}"
+        )
+        raise StoreUnavailable(
+            f"Cannot open {where} ({type(exc).__name__}: {exc}); check that it is running "
+            "and reachable, or unset CHROMA_HOST to use the embedded store."
+            if settings.chroma_host
+            else f"Cannot open {where} ({exc}); check that the folder is writable and has free space."
+        ) from exc
+
+
+def _chunk_metadata(chunk: Chunk, file_hash: str) -> dict:
+    meta = {
+        "source": chunk.source,
+        "heading": chunk.heading,
+        "start": chunk.start,
+        "end": chunk.end,
+        "content_hash": chunk.content_hash,
+        "file_hash": file_hash,
+    }
+    if chunk.page is not None:
+        meta["page"] = chunk.page
+    return meta
+
+
+def _chunk_from(chunk_id: str, text: str, meta: dict) -> Chunk:
+    return Chunk(
+        id=chunk_id,
+        source=meta["source"],
+        heading=meta.get("heading", ""),
+        text=text,
+        start=int(meta.get("start", 0)),
+        end=int(meta.get("end", 0)),
+        content_hash=meta.get("content_hash", ""),
+        page=meta.get("page"),
+    )
+
+
+class VectorStore:
+    """Chunks with their vectors, plus the manifest of files whose chunks are complete."""
+
+    def __init__(self, settings: Settings):
+        self.settings = settings
+        self._client = _client(settings)
+        self._guard(self._open)
+
+    def _open(self) -> None:
+        self._chunks = self._client.get_or_create_collection(
+            self.settings.collection,
+            embedding_function=None,  # we give vectors; None stops Chroma fetching its ONNX model
+            metadata={"hnsw:space": "cosine"},
+        )
+        self._files = self._client.get_or_create_collection(
+            f"{self.settings.collection}-files", embedding_function=None
+        )
+
+    def _guard(self, call, *args, **kwargs):
+        """Run a Chroma call, turning connection failures into one sentence for the user."""
+        try:
+            return call(*args, **kwargs)
+        except StoreUnavailable:
+            raise
+        except Exception as exc:
+            if self.settings.chroma_host and _looks_like_connection_error(exc):
+                raise StoreUnavailable(
+                    f"The Chroma server at {self.settings.chroma_host}:{self.settings.chroma_port} "
+                    "is not answering; start it again (chroma run) and retry."
+                ) from exc
+            raise
+
+    # --- chunks ---------------------------------------------------------------------------
+
+    def count(self) -> int:
+        return self._guard(self._chunks.count)
+
+    def upsert(self, chunks: list[Chunk], vectors: np.ndarray, file_hash: str) -> None:
+        for i in range(0, len(chunks), _BATCH):
+            part = chunks[i : i + _BATCH]
+            self._guard(
+                self._chunks.upsert,
+                ids=[c.id for c in part],
+                embeddings=np.asarray(vectors[i : i + _BATCH], dtype=np.float32),
+                documents=[c.text for c in part],
+                metadatas=[_chunk_metadata(c, file_hash) for c in part],
+            )
+
+    def update_metadata(self, chunks: list[Chunk], file_hash: str) -> None:
+        """Move unchanged chunks to their new position without re-embedding them."""
+        for i in range(0, len(chunks), _BATCH):
+            part = chunks[i : i + _BATCH]
+            self._guard(
+                self._chunks.update,
+                ids=[c.id for c in part],
+                metadatas=[_chunk_metadata(c, file_hash) for c in part],
+            )
+
+    def delete(self, ids: list[str]) -> None:
+        for i in range(0, len(ids), _BATCH):
+            self._guard(self._chunks.delete, ids=ids[i : i + _BATCH])
+
+    def ids_for_source(self, source: str) -> set[str]:
+        got = self._guard(self._chunks.get, where={"source": source}, include=[])
+        return set(got["ids"])
+
+    def all_chunks(self) -> list[Chunk]:
+        """Every chunk, in pages, for the keyword index and the source browser."""
+        chunks: list[Chunk] = []
+        offset = 0
+        while True:
+            got = self._guard(
+                self._chunks.get,
+                include=["documents", "metadatas"],
+                limit=_BATCH,
+                offset=offset,
+            )
+            for cid, text, meta in zip(got["ids"], got["documents"], got["metadatas"]):
+                chunks.append(_chunk_from(cid, text, meta))
+            if len(got["ids"]) < _BATCH:
+                return chunks
+            offset += _BATCH
+
+    def get(self, ids: list[str]) -> list[Chunk]:
+        if not ids:
+            return []
+        got = self._guard(self._chunks.get, ids=list(ids), include=["documents", "metadatas"])
+        by_id = {
+            cid: _chunk_from(cid, text, meta)
+            for cid, text, meta in zip(got["ids"], got["documents"], got["metadatas"])
+        }
+        return [by_id[i] for i in ids if i in by_id]
+
+    def vectors(self, ids: list[str]) -> dict[str, np.ndarray]:
+        if not ids:
+            return {}
+        got = self._guard(self._chunks.get, ids=list(ids), include=["embeddings"])
+        return {cid: np.asarray(v, dtype=np.float32) for cid, v in zip(got["ids"], got["embeddings"])}
+
+    def query(
+        self, vector: np.ndarray, k: int, sources: list[str] | None = None
+    ) -> list[tuple[Chunk, float]]:
+        """Nearest chunks by cosine similarity, optionally only from the given sources."""
+        n = self.count()
+        if n == 0 or k <= 0:
+            return []
+        where = None
+        if sources is not None:
+            if not sources:
+                return []
+            where = {"source": {"$in": sorted(sources)}}
+        got = self._guard(
+            self._chunks.query,
+            query_embeddings=[np.asarray(vector, dtype=np.float32)],
+            n_results=min(k, n),
+            where=where,
+            include=["documents", "metadatas", "distances"],
+        )
+        return [
+            (_chunk_from(cid, text, meta), 1.0 - float(dist))
+            for cid, text, meta, dist in zip(
+                got["ids"][0], got["documents"][0], got["metadatas"][0], got["distances"][0]
+            )
+        ]
+
+    # --- file manifest --------------------------------------------------------------------
+
+    def files(self) -> dict[str, FileRecord]:
+        got = self._guard(self._files.get, include=["metadatas"])
+        return {
+            meta["path"]: FileRecord(
+                path=meta["path"],
+                sha256=meta["sha256"],
+                mtime=float(meta["mtime"]),
+                size=int(meta["size"]),
+                chunks=int(meta["chunks"]),
+                indexed_at=float(meta["indexed_at"]),
+            )
+            for meta in got["metadatas"]
+        }
+
+    def mark_file(self, record: FileRecord) -> None:
+        """Written only after all of a file's chunks are in: the commit point of that file."""
+        self._guard(
+            self._files.upsert,
+            ids=[record.path],
+            embeddings=[[1.0]],  # the manifest is looked up by id, never searched
+            metadatas=[record.__dict__],
+        )
+
+    def unmark_file(self, path: str) -> None:
+        self._guard(self._files.delete, ids=[path])
+
+    def reset(self) -> None:
+        for name in (self.settings.collection, f"{self.settings.collection}-files"):
+            try:
+                self._guard(self._client.delete_collection, name)
+            except Exception as exc:  # a collection that does not exist yet is fine
+                if "does not exist" not in str(exc).lower() and "not found" not in str(exc).lower():
+                    raise
+        self._open()
+
+
+def _looks_like_connection_error(exc: Exception) -> bool:
+    text = f"{type(exc).__name__} {exc}".lower()
+    return any(
+        word in text
+        for word in ("connect", "timeout", "timed out", "refused", "unreachable", "remoteprotocol")
+    )

@@ -1,0 +1,1 @@
+"""The Gradio front end. Nothing outside this package imports gradio."""

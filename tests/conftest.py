@@ -1,0 +1,64 @@
+"""Shared fixtures: real Chroma in temp dirs, the real bundled embedding model, a small corpus."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+DATA = Path(__file__).resolve().parent / "data"
+sys.path.insert(0, str(ROOT))
+
+from assistant.config import Settings  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def embedder():
+    from assistant.embeddings import default_embedder
+
+    return default_embedder()
+
+
+@pytest.fixture
+def notes(tmp_path) -> Path:
+    """A writable copy of tests/data/notes."""
+    target = tmp_path / "notes"
+    shutil.copytree(DATA / "notes", target)
+    return target
+
+
+@pytest.fixture
+def settings(tmp_path, notes) -> Settings:
+    return Settings.from_env(environ={}, knowledge_dir=notes, data_dir=tmp_path / "data")
+
+
+@pytest.fixture
+def runtime(settings, embedder):
+    from assistant.runtime import Runtime
+
+    rt = Runtime(settings)
+    rt.__dict__["embedder"] = embedder  # share the one loaded model across tests
+    return rt
+
+
+@pytest.fixture
+def indexed(runtime):
+    runtime.ingest()
+    return runtime
+
+
+def run_cli(*args: str, input: str | None = None, env: dict | None = None, timeout: float = 180):
+    """Run a project command the way a user does, in a fresh interpreter."""
+    return subprocess.run(
+        [sys.executable, *args],
+        cwd=ROOT,
+        input=input,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=timeout,
+    )

@@ -1,0 +1,53 @@
+"""Writes a minimal text PDF (one text line per page), so tests need no PDF-writing library."""
+
+from __future__ import annotations
+
+
+def pdf_bytes(pages: list[str], title: str | None = None) -> bytes:
+    objects: list[bytes] = []
+    n_pages = len(pages)
+    # 1: catalog, 2: pages, 3: font, then per page: page object + content stream
+    kids = " ".join(f"{4 + 2 * i} 0 R" for i in range(n_pages))
+    objects.append(b"<< /Type /Catalog /Pages 2 0 R >>")
+    objects.append(f"<< /Type /Pages /Kids [{kids}] /Count {n_pages} >>".encode())
+    objects.append(b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>")
+    for i, text in enumerate(pages):
+        safe = text.replace("\\", "\\\\").replace("(", "\\(").replace(")", "\\)")
+        stream = f"BT /F1 12 Tf 72 720 Td ({safe}) Tj ET".encode()
+        objects.append(
+            f"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] "
+            f"/Resources << /Font << /F1 3 0 R >> >> /Contents {5 + 2 * i} 0 R >>".encode()
+        )
+        objects.append(b"<< /Length %d >>\nstream\n" % len(stream) + stream + b"\nendstream")
+    info = None
+    if title:
+        objects.append(f"<< /Title ({title}) >>".encode())
+        info = len(objects)
+    out = bytearray(b"%PDF-1.4\n")
+    offsets = []
+    for number, body in enumerate(objects, start=1):
+        offsets.append(len(out))
+        out += f"{number} 0 obj\n".encode() + body + b"\nendobj\n"
+    xref = len(out)
+    out += f"xref\n0 {len(objects) + 1}\n0000000000 65535 f \n".encode()
+    for off in offsets:
+        out += f"{off:010d} 00000 n \n".encode()
+    trailer = f"<< /Size {len(objects) + 1} /Root 1 0 R"
+    if info:
+        trailer += f" /Info {info} 0 R"
+    out += f"trailer\n{trailer} >>\nstartxref\n{xref}\n%%EOF\n".encode()
+    return bytes(out)
+
+
+if __name__ == "__main__":
+    import sys
+
+    sys.stdout.buffer.write(
+        pdf_bytes(
+            [
+                "Prompt engineering adapts a model with instructions and context.",
+                "Few-shot examples in the prompt show the model the expected output format.",
+            ],
+            title="Prompting Guide",
+        )
+    )
