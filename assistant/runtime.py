@@ -32,6 +32,13 @@ class Runtime:
 
         return Retriever(self.store, self.embedder)
 
+    @cached_property
+    def llm(self):
+        """The configured OpenAI-compatible model, or None in offline mode."""
+        from .llm import make_llm
+
+        return make_llm(self.settings)
+
     def indexer(self):
         from .ingestion import Indexer
 
