@@ -30,6 +30,59 @@ def cmd_search(runtime, args) -> int:
     return 0
 
 
+def cmd_ask(runtime, args) -> int:
+    answerer = runtime.answerer
+    if args.question:
+        _print_answer(answerer.ask(args.question), args.json)
+        return 0
+    # One independent question per line; the model loads once.
+    for question in (line.strip() for line in sys.stdin):
+        if question:
+            _print_answer(answerer.ask(question), args.json)
+    return 0
+
+
+def _print_answer(answer, as_json: bool) -> None:
+    if answer.notice:
+        print(answer.notice, file=sys.stderr)
+    if as_json:
+        print(json.dumps(answer.to_dict(), ensure_ascii=False), flush=True)
+        return
+    print(answer.text)
+    for c in answer.citations:
+        print(f"  [{c.n}] {c.chunk.source} › {c.chunk.heading}")
+    print(flush=True)
+
+
+def cmd_chat(runtime, args) -> int:
+    """An interactive terminal chat; follow-up questions use the conversation."""
+    answerer = runtime.answerer
+    print(f"Mode: {answerer.mode_label}. Ask about your notes; an empty line or Ctrl-D quits.")
+    history: list[dict] = []
+    while True:
+        try:
+            question = input("\nyou> ").strip()
+        except EOFError:
+            print()
+            return 0
+        if not question:
+            return 0
+        shown = ""
+        answer = None
+        print("tutor> ", end="", flush=True)
+        for answer in answerer.stream(question, history):
+            if not answer.done:  # stream LLM tokens as they arrive
+                print(answer.text[len(shown):], end="", flush=True)
+                shown = answer.text
+        if answer.notice:
+            print(f"\n({answer.notice})")
+        if answer.text != shown:
+            print(("\n" if shown else "") + answer.text)
+        for c in answer.citations:
+            print(f"  [{c.n}] {c.chunk.source} › {c.chunk.heading}")
+        history += [{"role": "user", "content": question}, {"role": "assistant", "content": answer.text}]
+
+
 def _emit(result: dict, as_json: bool) -> None:
     if as_json:
         print(json.dumps(result, ensure_ascii=False), flush=True)
@@ -57,6 +110,13 @@ def build_parser() -> argparse.ArgumentParser:
     search.add_argument("--k", type=int, default=5, help="how many passages (default 5)")
     search.add_argument("--scope", help="only sources under this folder or file prefix")
     search.set_defaults(func=cmd_search)
+
+    ask = sub.add_parser("ask", parents=[common], help="answer a question from the notes, with citations")
+    ask.add_argument("question", nargs="?", help="the question; omit to read one per line from stdin")
+    ask.set_defaults(func=cmd_ask)
+
+    chat = sub.add_parser("chat", parents=[common], help="interactive chat with follow-up questions")
+    chat.set_defaults(func=cmd_chat)
     return parser
 
 

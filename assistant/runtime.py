@@ -39,6 +39,12 @@ class Runtime:
 
         return make_llm(self.settings)
 
+    @cached_property
+    def answerer(self):
+        from .answer import Answerer
+
+        return Answerer(self.retriever, self.llm)
+
     def indexer(self):
         from .ingestion import Indexer
 

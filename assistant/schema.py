@@ -95,3 +95,47 @@ class IngestReport:
         if self.skipped:
             line += f"; {len(self.skipped)} skipped"
         return line
+
+
+@dataclass(frozen=True)
+class Citation:
+    """A passage an answer quotes or relies on; `n` is the marker number used in the answer text."""
+
+    n: int
+    chunk: Chunk
+    quotes: tuple[str, ...] = ()  # the exact parts of the passage the answer used
+
+    def to_dict(self) -> dict:
+        return {
+            "n": self.n,
+            "chunk_id": self.chunk.id,
+            "source": self.chunk.source,
+            "heading": self.chunk.heading,
+            "text": self.chunk.text,
+        }
+
+
+@dataclass(frozen=True)
+class Answer:
+    """One reply. While streaming, `done` is False and `text` grows; the last one is final."""
+
+    question: str
+    text: str
+    mode: str  # "offline" or "llm"
+    refused: bool = False
+    citations: tuple[Citation, ...] = ()
+    retrieved: tuple[Hit, ...] = ()  # everything retrieved, cited or not, for the source view
+    notice: str | None = None  # e.g. why the LLM was not used for this answer
+    unsupported: bool = False  # an LLM answer that cites none of the notes
+    search_query: str = ""  # what was actually searched (a follow-up is made standalone)
+    suggestions: tuple[str, ...] = ()  # nearest topics, offered when refusing
+    done: bool = True
+
+    def to_dict(self) -> dict:
+        return {
+            "question": self.question,
+            "answer": self.text,
+            "mode": self.mode,
+            "refused": self.refused,
+            "citations": [c.to_dict() for c in self.citations],
+        }

@@ -62,3 +62,16 @@ def run_cli(*args: str, input: str | None = None, env: dict | None = None, timeo
         env=env,
         timeout=timeout,
     )
+
+
+@pytest.fixture(scope="module")
+def seed(tmp_path_factory, embedder):
+    """A runtime over a copy of the seed notes in knowledge/, indexed once per test module."""
+    from assistant.runtime import Runtime
+
+    base = tmp_path_factory.mktemp("seed")
+    shutil.copytree(ROOT / "knowledge", base / "notes")
+    rt = Runtime(Settings.from_env(environ={}, knowledge_dir=base / "notes", data_dir=base / "data"))
+    rt.__dict__["embedder"] = embedder
+    rt.ingest()
+    return rt

@@ -1,28 +1,30 @@
-"""Builds the Gradio Blocks app: one tab per activity (Ask, Quiz, Sources)."""
+"""Builds the Gradio Blocks app: one tab per activity (Ask, Quiz, Sources) and launches it."""
 
 from __future__ import annotations
 
 import gradio as gr
 
 from ..runtime import Runtime
+from . import render
+from .ask_tab import build_ask_tab
 
 
 def build(runtime: Runtime) -> gr.Blocks:
     with gr.Blocks(title="AI Engineering Tutor") as demo:
-        gr.Markdown("## AI Engineering Tutor")
-        with gr.Tab("Ask"):
-            query = gr.Textbox(label="Search your notes")
-            results = gr.Markdown()
-
-            def search(q: str) -> str:
-                hits = runtime.retriever.search(q, k=5)
-                return "\n\n".join(f"**{h.chunk.source} › {h.chunk.heading}**\n\n{h.chunk.text}" for h in hits)
-
-            query.submit(search, query, results)
+        gr.Markdown("### AI Engineering Tutor", elem_id="title")
+        # Set to a chunk id by a citation or quiz feedback; the Sources tab shows that passage.
+        open_source = gr.Textbox(visible=False, elem_id="open-source")
+        with gr.Tabs(elem_id="tabs") as tabs:
+            with gr.Tab("Ask", id="ask"):
+                build_ask_tab(runtime, open_source, tabs)
     return demo
 
 
 def launch(runtime: Runtime) -> None:
-    build(runtime).queue().launch(
-        server_name=runtime.settings.host, server_port=runtime.settings.port, show_error=False
+    build(runtime).queue(default_concurrency_limit=8).launch(
+        server_name=runtime.settings.host,
+        server_port=runtime.settings.port,
+        show_error=False,  # errors reach the user as sentences from our handlers, never traces
+        css=render.CSS,
+        footer_links=[],
     )

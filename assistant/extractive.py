@@ -1,0 +1,191 @@
+"""The offline answer: the few sentences of the retrieved passages that best answer the question.
+
+Nothing is generated, so nothing can be invented: every sentence shown is a verbatim part of a
+passage and carries that passage's citation. Sentences are ranked by meaning (embedding cosine)
+and by the question's own terms, with a prior for the passage's retrieval rank.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import OrderedDict
+from dataclasses import dataclass
+
+import numpy as np
+import Stemmer
+from bm25s.stopwords import STOPWORDS_EN
+
+from .embeddings import Embedder
+from .schema import Chunk, Hit
+
+_stemmer = Stemmer.Stemmer("english")
+_STOP = set(STOPWORDS_EN) | {
+    "how", "what", "why", "when", "where", "who", "which", "does", "did", "do", "much", "many",
+    "long", "according", "notes", "mean", "tell", "explain", "describe",
+}
+_WORD = re.compile(r"[A-Za-z0-9%$]+(?:[.,][0-9]+)?")
+_LIST_MARK = re.compile(r"^(\s*)(?:[-*+]|\d+[.)])\s+")
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[\"'(*A-Z0-9])")
+_RULE = re.compile(r"^\s*(?:-{3,}|\*{3,}|_{3,})\s*$")
+
+
+@dataclass(frozen=True)
+class Unit:
+    """A sentence or list item of a chunk: `quote` is verbatim chunk text, `display` is for reading."""
+
+    chunk: Chunk
+    index: int
+    quote: str
+    display: str
+    indent: int
+    list_item: bool
+    parent: int | None  # the line this one hangs under: a lead-in ("Three risk levels:") or a list item
+    line_start: bool  # first sentence of its line
+
+    @property
+    def is_lead_in(self) -> bool:
+        return self.display.rstrip("*").rstrip().endswith(":")
+
+
+def split_units(chunk: Chunk) -> list[Unit]:
+    units: list[Unit] = []
+    open_lines: list[int] = []  # unit index of the first sentence of each enclosing line
+    for line in chunk.text.split("\n"):
+        if not line.strip() or _RULE.match(line):
+            continue
+        marker = _LIST_MARK.match(line)
+        indent = len(line) - len(line.lstrip())
+        body = (line[marker.end():] if marker else line).strip()
+        if body.startswith(">"):
+            body = body.lstrip("> ").strip()
+        if not body:
+            continue
+        while open_lines and not _encloses(units[open_lines[-1]], indent, bool(marker)):
+            open_lines.pop()
+        parent = open_lines[-1] if open_lines else None
+        first = len(units)
+        pieces = [p.strip() for p in _SENTENCE_END.split(body) if p.strip()]
+        for i, piece in enumerate(pieces):
+            units.append(Unit(chunk, len(units), piece, _readable(piece), indent, bool(marker),
+                              parent, line_start=i == 0))
+        if len(units) > first:
+            open_lines.append(first)
+    return units
+
+
+def children(units: list[Unit], parent: Unit) -> list[Unit]:
+    return [u for u in units if u.parent == parent.index]
+
+
+def _encloses(line: Unit, indent: int, list_item: bool) -> bool:
+    """Whether a line at `indent` hangs under an earlier line (its first sentence `line`)."""
+    if line.indent < indent:
+        return True
+    # "**Three factors:**" followed by "1. ..." at the same indent: the items belong to it.
+    return line.indent == indent and not line.list_item and list_item and _ends_with_colon(line)
+
+
+def _ends_with_colon(unit: Unit) -> bool:
+    return unit.display.rstrip("*").rstrip().endswith(":")
+
+
+def _readable(text: str) -> str:
+    # Bold is kept (it is the notes' own emphasis); unbalanced markers from a split are dropped.
+    if text.count("**") % 2:
+        text = text.replace("**", "")
+    return text.strip()
+
+
+def terms(text: str) -> set[str]:
+    words = [w.lower() for w in _WORD.findall(text)]
+    return set(_stemmer.stemWords([w for w in words if w not in _STOP]))
+
+
+@dataclass(frozen=True)
+class Selection:
+    """The chosen units in reading order, grouped by the hit they come from."""
+
+    units: list[Unit]
+    best_score: float
+
+
+class SentencePicker:
+    """Ranks the sentences of retrieved passages against a question. Caches sentence vectors."""
+
+    def __init__(self, embedder: Embedder, cache_size: int = 4096):
+        self.embedder = embedder
+        self._cache: OrderedDict[str, tuple[list[Unit], np.ndarray]] = OrderedDict()
+        self._cache_size = cache_size
+
+    def _units(self, chunk: Chunk) -> tuple[list[Unit], np.ndarray]:
+        key = chunk.id + chunk.content_hash
+        if key in self._cache:
+            self._cache.move_to_end(key)
+            return self._cache[key]
+        units = split_units(chunk)
+        # A list item is embedded with its lead-in so "4 MORE months" keeps its subject.
+        texts = [
+            f"{units[u.parent].display} {u.display}" if u.parent is not None else u.display
+            for u in units
+        ]
+        vectors = self.embedder.embed(texts, batch_size=64)
+        self._cache[key] = (units, vectors)
+        if len(self._cache) > self._cache_size:
+            self._cache.popitem(last=False)
+        return units, vectors
+
+    def pick(self, question: str, hits: list[Hit], max_groups: int = 3,
+             relative: float = 0.8) -> Selection:
+        if not hits:
+            return Selection([], 0.0)
+        q_vec = self.embedder.embed_one(question)
+        q_terms = terms(question)
+        scored: list[tuple[float, int, Unit]] = []
+        for rank, hit in enumerate(hits):
+            units, vectors = self._units(hit.chunk)
+            if not units:
+                continue
+            sims = vectors @ q_vec
+            for unit, sim in zip(units, sims):
+                overlap = len(q_terms & terms(unit.display)) / len(q_terms) if q_terms else 0.0
+                # Meaning counts most; shared terms break ties between near paraphrases; a
+                # better-ranked passage wins a close call.
+                score = 0.6 * float(sim) + 0.3 * overlap + 0.1 / (1 + rank)
+                if _ends_with_colon(unit) and len(unit.display) < 40:
+                    score -= 0.05  # a bare "What stayed the same:" says little by itself
+                scored.append((score, rank, unit))
+        if not scored:
+            return Selection([], 0.0)
+        scored.sort(key=lambda s: -s[0])
+        best = scored[0][0]
+        chosen: dict[tuple[str, int], Unit] = {}
+        groups = 0
+        for score, _, unit in scored:
+            if groups >= max_groups or score < best * relative:
+                break
+            key = (unit.chunk.id, unit.index)
+            if key in chosen:
+                continue
+            if unit.chunk.id != scored[0][2].chunk.id and score < best * 0.9:
+                continue  # another passage must be nearly as good to be worth a second citation
+            groups += 1
+            for extra in _with_context(unit):
+                chosen.setdefault((extra.chunk.id, extra.index), extra)
+        order = {h.chunk.id: i for i, h in enumerate(hits)}
+        units = sorted(chosen.values(), key=lambda u: (order[u.chunk.id], u.index))
+        return Selection(units, best)
+
+
+def _with_context(unit: Unit) -> list[Unit]:
+    """A line with items under it brings them; a short item brings the line it hangs under."""
+    units = split_units(unit.chunk)  # cheap: pure string work
+    picked = [unit]
+    line = units[unit.index]
+    while not line.line_start:  # items hang under the first sentence of their line
+        line = units[line.index - 1]
+    items = children(units, line)[:8]
+    if items and (unit.is_lead_in or unit.line_start):
+        picked += items
+    if unit.parent is not None and len(unit.display) < 80:
+        picked.insert(0, units[unit.parent])
+    return picked

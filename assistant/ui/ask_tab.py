@@ -1,0 +1,105 @@
+"""The Ask tab: a streaming chat on the left, the cited passages of the current answer on the right."""
+
+from __future__ import annotations
+
+import gradio as gr
+
+from ..runtime import Runtime
+from ..schema import Answer
+from . import render
+
+
+def respond(runtime: Runtime, message: str, history: list[dict]):
+    """Stream (chat history, sources panel, retrieved table, answer) for one question."""
+    message = (message or "").strip()
+    if not message:
+        yield history, gr.skip(), gr.skip(), gr.skip()
+        return
+    prior = list(history or [])
+    chat = prior + [{"role": "user", "content": message}]
+    answer: Answer | None = None
+    for answer in runtime.answerer.stream(message, prior):
+        reply = {"role": "assistant", "content": render.chat_markdown(answer)}
+        if answer.done:
+            yield chat + [reply], render.sources_panel(answer), render.retrieved_table(answer), answer
+        else:
+            yield chat + [reply], gr.skip(), gr.skip(), gr.skip()
+
+
+def build_ask_tab(runtime: Runtime, open_source: gr.Textbox, tabs: gr.Tabs) -> None:
+    last_answer = gr.State(None)
+    pending = gr.State("")  # the question being answered, so the box can clear at once
+    with gr.Row(equal_height=False):
+        with gr.Column(scale=3, min_width=360):
+            chatbot = gr.Chatbot(
+                height=520,
+                label="Conversation",
+                show_label=False,
+                examples=[{"text": q} for q in render.starter_questions(runtime.retriever.chunks)],
+                placeholder="Ask anything about your notes. Answers quote them, with sources.",
+                buttons=["copy"],
+                feedback_options=None,
+                elem_id="chat",
+            )
+            with gr.Row():
+                box = gr.Textbox(
+                    placeholder="Ask a question, or a follow-up…",
+                    show_label=False,
+                    scale=5,
+                    lines=1,
+                    max_length=4000,
+                    elem_id="ask-box",
+                    autofocus=True,
+                )
+                send = gr.Button("Ask", variant="primary", scale=1, min_width=80, elem_id="ask-send")
+            with gr.Row():
+                gr.HTML(f'<span class="mode-badge">Mode: {runtime.answerer.mode_label}</span>')
+                clear = gr.Button("Clear conversation", size="sm", variant="secondary", scale=0)
+        with gr.Column(scale=2, min_width=300):
+            gr.Markdown("#### Sources")
+            panel = gr.HTML(render.sources_panel(None), elem_id="sources-panel")
+
+            @gr.render(inputs=last_answer)
+            def actions(answer: Answer | None):
+                if answer is None:
+                    return
+                if answer.refused and answer.suggestions:
+                    with gr.Row():
+                        for topic in answer.suggestions:
+                            ask_topic = gr.Button(f"Ask about: {topic}", size="sm")
+                            ask_topic.click(lambda t=topic: f"What do my notes say about {t}?",
+                                            None, box)
+                with gr.Row():
+                    for c in answer.citations:
+                        opener = gr.Button(f"Open [{c.n}] in Sources", size="sm",
+                                           elem_classes=["open-cite"])
+                        open_passage(opener.click, c.chunk.id, open_source, tabs)
+
+            with gr.Accordion("All passages retrieved for this answer", open=False):
+                retrieved = gr.HTML("")
+
+    outputs = [chatbot, panel, retrieved, last_answer]
+
+    def ask(message, history):
+        yield from respond(runtime, message, history)
+
+    def take(message):
+        return "", message
+
+    for trigger in (box.submit, send.click):
+        trigger(take, box, [box, pending]).then(ask, [pending, chatbot], outputs)
+    def pick_example(event: gr.SelectData):
+        return event.value["text"]
+
+    chatbot.example_select(pick_example, None, pending).then(ask, [pending, chatbot], outputs)
+    clear.click(lambda: ([], render.sources_panel(None), "", None), None, outputs)
+
+
+def open_passage(trigger, chunk_id: str, open_source: gr.Textbox, tabs: gr.Tabs):
+    """Show a passage in the Sources tab. The box is blanked first so that opening the same
+    passage twice still fires its change event."""
+    return (
+        trigger(lambda: "", None, open_source)
+        .then(lambda: chunk_id, None, open_source)
+        .then(lambda: gr.Tabs(selected="sources"), None, tabs)
+    )

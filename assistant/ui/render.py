@@ -1,0 +1,127 @@
+"""Pure functions turning answers into the HTML and Markdown the Ask tab shows. No gradio here."""
+
+from __future__ import annotations
+
+import html
+
+import nh3
+from markdown_it import MarkdownIt
+
+from ..schema import Answer, Chunk, Citation, Hit
+
+# Raw HTML in notes is shown as text, never run: markdown-it escapes it with html=False, and nh3
+# cleans what the renderer produced as a second line of defence.
+_md = MarkdownIt("commonmark", {"html": False}).enable("table")
+_OPEN, _CLOSE = "\ue000", "\ue001"  # private-use marks that survive Markdown rendering
+
+
+def chat_markdown(answer: Answer) -> str:
+    """The assistant's message in the chat: the answer, plus one line when something is off."""
+    text = answer.text
+    if answer.notice:
+        text = f"*{answer.notice}*\n\n{text}"
+    if answer.done and answer.unsupported:
+        text += "\n\n*⚠ This answer cites none of your notes: treat it as unsupported.*"
+    return text
+
+
+def location(chunk: Chunk) -> str:
+    """"notes/rag.md › Chunking > Overlap": the title is dropped when it only repeats the file name."""
+    parts = chunk.heading.split(" > ") if chunk.heading else []
+    stem = chunk.source.rsplit("/", 1)[-1].rsplit(".", 1)[0]
+    if parts and parts[0] == stem:
+        parts = parts[1:]
+    where = " › ".join([chunk.source, " > ".join(parts)]) if parts else chunk.source
+    if chunk.page:
+        where += f" (page {chunk.page})"
+    return where
+
+
+def passage_html(text: str, quotes: tuple[str, ...] | list[str] = ()) -> str:
+    """A passage rendered from Markdown, with each verbatim quote wrapped in <mark>."""
+    marked = text
+    # Emphasis markers stay outside the marks, or "**bold**" would no longer render as bold.
+    for quote in sorted({q.strip("*_ ") for q in quotes if q.strip("*_ ")}, key=len, reverse=True):
+        marked = marked.replace(quote, f"{_OPEN}{quote}{_CLOSE}", 1)
+    rendered = nh3.clean(_md.render(marked))
+    return rendered.replace(_OPEN, "<mark>").replace(_CLOSE, "</mark>")
+
+
+def citation_card(c: Citation) -> str:
+    return (
+        f'<div class="cite" id="cite-{c.n}">'
+        f'<div class="cite-head"><span class="cite-n">{c.n}</span> {html.escape(location(c.chunk))}</div>'
+        f'<div class="cite-text">{passage_html(c.chunk.text, c.quotes)}</div>'
+        "</div>"
+    )
+
+
+def sources_panel(answer: Answer | None) -> str:
+    if answer is None:
+        return '<div class="panel-empty">Sources of the answer appear here.</div>'
+    if answer.refused:
+        return ('<div class="panel-empty">No passage in your notes answers this; '
+                "try one of the nearest topics below.</div>")
+    if not answer.citations:
+        return '<div class="panel-empty">This answer cites no passage.</div>'
+    return "".join(citation_card(c) for c in answer.citations)
+
+
+def retrieved_table(answer: Answer | None) -> str:
+    """Every passage retrieved for the answer, cited or not, with its scores."""
+    if answer is None or not answer.retrieved:
+        return ""
+    cited = {c.chunk.id: c.n for c in answer.citations}
+    rows = []
+    for rank, hit in enumerate(answer.retrieved, start=1):
+        rows.append(_retrieved_row(rank, hit, cited.get(hit.chunk.id)))
+    query = html.escape(answer.search_query or answer.question)
+    return (
+        f'<div class="retrieved-q">Searched for: <q>{query}</q></div>'
+        '<table class="retrieved"><thead><tr><th>#</th><th>passage</th><th>fused score</th>'
+        "<th>similarity</th><th>cited</th></tr></thead><tbody>" + "".join(rows) + "</tbody></table>"
+    )
+
+
+def _retrieved_row(rank: int, hit: Hit, cited_as: int | None) -> str:
+    snippet = " ".join(hit.chunk.text.split())[:160]
+    sim = f"{hit.similarity:.2f}" if hit.similarity is not None else "–"
+    return (
+        f"<tr><td>{rank}</td><td><b>{html.escape(location(hit.chunk))}</b><br>"
+        f"<span class='snippet'>{html.escape(snippet)}</span></td>"
+        f"<td>{hit.score:.4f}</td><td>{sim}</td><td>{f'[{cited_as}]' if cited_as else 'no'}</td></tr>"
+    )
+
+
+def starter_questions(chunks: list[Chunk], n: int = 4) -> list[str]:
+    """Questions drawn from the notes' own section headings, spread across the notes."""
+    seen: list[str] = []
+    for chunk in chunks:
+        parts = chunk.heading.split(" > ")
+        if len(parts) < 2:
+            continue
+        topic = parts[-1].split(":")[0].strip()
+        if topic and topic not in seen:
+            seen.append(topic)
+    if len(seen) > n:
+        step = len(seen) / n
+        seen = [seen[int(i * step)] for i in range(n)]
+    return [f"What do my notes say about {topic}?" for topic in seen]
+
+
+CSS = """
+.cite { border-left: 3px solid var(--color-accent); padding: 6px 10px; margin: 0 0 10px 0;
+        background: var(--block-background-fill); border-radius: 4px; }
+.cite-head { font-size: 0.85em; font-weight: 600; margin-bottom: 4px; }
+.cite-n { display: inline-block; min-width: 1.4em; text-align: center; border-radius: 3px;
+          background: var(--color-accent); color: white; font-size: 0.85em; margin-right: 4px; }
+.cite-text { font-size: 0.88em; max-height: 18em; overflow-y: auto; }
+.cite-text p, .cite-text ul, .cite-text ol { margin: 0.2em 0; }
+.cite-text mark { background: #fde68a; color: inherit; padding: 0 1px; }
+.panel-empty { color: var(--body-text-color-subdued); font-size: 0.9em; padding: 8px 0; }
+.mode-badge { font-size: 0.8em; color: var(--body-text-color-subdued); }
+table.retrieved { font-size: 0.82em; width: 100%; }
+table.retrieved td { vertical-align: top; }
+.retrieved .snippet { color: var(--body-text-color-subdued); }
+.retrieved-q { font-size: 0.82em; margin-bottom: 4px; }
+"""
