@@ -18,14 +18,23 @@ def main(argv: list[str] | None = None) -> int:
 
     settings = Settings.from_env(data_dir=args.db, knowledge_dir=args.knowledge,
                                  host=args.host, port=args.port)
+    from assistant.auth import load_users, require_login_when_shared
+    from assistant.errors import AssistantError
     from assistant.runtime import Runtime
-    from assistant.ui.app import launch
 
-    runtime = Runtime(settings)
-    report = runtime.ensure_index()
+    try:
+        users = load_users(settings.users_file, settings.users)
+        require_login_when_shared(settings.host, users)
+        runtime = Runtime(settings)
+        report = runtime.ensure_index()
+    except AssistantError as exc:
+        print(str(exc), file=sys.stderr)
+        return 2
     if report is not None:
         print(f"Indexed {settings.knowledge_dir}: {report.summary()}", file=sys.stderr)
-    launch(runtime)
+    from assistant.ui.app import launch
+
+    launch(runtime, users)
     return 0
 
 

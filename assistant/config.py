@@ -42,6 +42,11 @@ class Settings:
     # Loopback by default: notes and progress are private until logins are configured.
     host: str = "127.0.0.1"
     port: int = 7860
+    # Logins, required when listening beyond loopback (see assistant/auth.py).
+    users_file: Path | None = None
+    users: str | None = None
+    # Largest note accepted by upload in the browser.
+    max_upload_mb: int = 20
 
     @property
     def llm_enabled(self) -> bool:
@@ -73,6 +78,10 @@ class Settings:
             values["host"] = env["ASSISTANT_HOST"]
         if env.get("ASSISTANT_PORT"):
             values["port"] = int(env["ASSISTANT_PORT"])
+        if env.get("ASSISTANT_USERS_FILE"):
+            values["users_file"] = Path(env["ASSISTANT_USERS_FILE"])
+        if env.get("ASSISTANT_USERS"):
+            values["users"] = env["ASSISTANT_USERS"]
         values.update({k: v for k, v in overrides.items() if v is not None})
         for key in ("knowledge_dir", "data_dir"):
             values[key] = Path(values.get(key, getattr(cls, key))).expanduser()

@@ -20,11 +20,16 @@ def build(runtime: Runtime) -> gr.Blocks:
     return demo
 
 
-def launch(runtime: Runtime) -> None:
+def launch(runtime: Runtime, users: dict[str, str] | None = None) -> None:
+    from ..auth import checker
+
     build(runtime).queue(default_concurrency_limit=8).launch(
         server_name=runtime.settings.host,
         server_port=runtime.settings.port,
+        auth=checker(users) if users else None,
+        auth_message="Sign in to your tutor." if users else None,
         show_error=False,  # errors reach the user as sentences from our handlers, never traces
+        max_file_size=f"{runtime.settings.max_upload_mb}mb",
         css=render.CSS,
         footer_links=[],
     )
