@@ -111,12 +111,28 @@ class VectorStore:
         except StoreUnavailable:
             raise
         except Exception as exc:
+            text = str(exc).lower()
+            if "disk is full" in text or "no space left" in text:
+                raise StoreUnavailable(
+                    f"The disk holding the index ({self._where()}) is full; free some space and run "
+                    "again. The index keeps everything written before."
+                ) from None
+            if "readonly" in text or "read-only" in text:
+                raise StoreUnavailable(
+                    f"The index ({self._where()}) is read-only; make the folder writable or point "
+                    "--db / ASSISTANT_DATA_DIR elsewhere."
+                ) from None
             if self.settings.chroma_host and _looks_like_connection_error(exc):
                 raise StoreUnavailable(
                     f"The Chroma server at {self.settings.chroma_host}:{self.settings.chroma_port} "
                     "is not answering; start it again (chroma run) and retry."
-                ) from exc
+                ) from None
             raise
+
+    def _where(self) -> str:
+        if self.settings.chroma_host:
+            return f"Chroma server {self.settings.chroma_host}:{self.settings.chroma_port}"
+        return str(Path(self.settings.data_dir) / "chroma")
 
     # --- chunks ---------------------------------------------------------------------------
 
