@@ -12,9 +12,9 @@ import unicodedata
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 
-from .conversation import llm_search_query, offline_search_query
+from .conversation import llm_search_query, looks_like_followup, previous_questions
 from .errors import LLMError
-from .extractive import SentencePicker, terms
+from .extractive import SentencePicker, content_words, terms
 from .retrieval import Retriever
 from .schema import Answer, Citation, Hit
 
@@ -77,13 +77,8 @@ class Answerer:
             return
 
         notice = None
-        if self.llm:
-            query = llm_search_query(self.llm, question, history or [])
-        else:
-            query = offline_search_query(question, history or [])
-        hits = self.retriever.search(query, k=self.config.k)
-        best = max((h.similarity for h in hits if h.similarity is not None), default=0.0)
-        if best < self.config.refusal_similarity:
+        query, hits = self._retrieve(question, history or [])
+        if _best_similarity(hits) < self.config.refusal_similarity:
             yield self._refusal(question, query, hits, mode)
             return
 
@@ -94,6 +89,28 @@ class Answerer:
             except LLMError as exc:
                 notice = f"{exc} Showing an answer quoted from your notes instead."
         yield self._extract(question, query, hits, notice)
+
+    def _retrieve(self, question: str, history: list[dict]) -> tuple[str, list[Hit]]:
+        """What to search for, and what it finds: the question, or the question read together
+        with the previous one when it leans on the conversation."""
+        previous = previous_questions(history)
+        if self.llm and previous:
+            query = llm_search_query(self.llm, question, history)
+            return query, self.retriever.search(query, k=self.config.k)
+        hits = self.retriever.search(question, k=self.config.k)
+        if not previous:
+            return question, hits
+        covered = _best_similarity(hits) >= self.config.refusal_similarity
+        if covered and not looks_like_followup(question):
+            return question, hits
+        combined = f"{previous[-1]} {question}"
+        alt = self.retriever.search(combined, k=self.config.k)
+        # "And what is the capital of France?" leans on nothing: its own terms are unknown to the
+        # notes and absent from what the combined search finds, so it is judged on its own.
+        unknown = self.retriever.unknown_terms(" ".join(content_words(question)))
+        if alt and (not unknown or terms(question) & terms(alt[0].chunk.embedding_text())):
+            return combined, alt
+        return question, hits
 
     # --- offline ------------------------------------------------------------------------------
 
@@ -175,6 +192,10 @@ def check_citations(answer: Answer) -> Answer:
     if refused:
         return replace(answer, text=text, refused=True, suggestions=tuple(nearest_topics(list(hits))))
     return replace(answer, text=text, citations=citations, unsupported=not citations)
+
+
+def _best_similarity(hits: list[Hit]) -> float:
+    return max((h.similarity for h in hits if h.similarity is not None), default=0.0)
 
 
 def nearest_topics(hits: list[Hit], n: int = 3) -> list[str]:

@@ -37,8 +37,8 @@ def _text(content) -> str:
 
 
 def looks_like_followup(question: str) -> bool:
-    words = re.findall(r"\w+", question)
-    return bool(_ANAPHORA.search(question) or _CONTINUATION.match(question) or len(words) <= 3)
+    """A pronoun or a bare "and ..." / "why?" that points back into the conversation."""
+    return bool(_ANAPHORA.search(question) or _CONTINUATION.match(question))
 
 
 def offline_search_query(question: str, history: list[dict]) -> str:

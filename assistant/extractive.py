@@ -96,9 +96,13 @@ def _readable(text: str) -> str:
     return text.strip()
 
 
+def content_words(text: str) -> list[str]:
+    """The words that carry a question's topic: no stop words, no question words."""
+    return [w for w in (w.lower() for w in _WORD.findall(text)) if w not in _STOP]
+
+
 def terms(text: str) -> set[str]:
-    words = [w.lower() for w in _WORD.findall(text)]
-    return set(_stemmer.stemWords([w for w in words if w not in _STOP]))
+    return set(_stemmer.stemWords(content_words(text)))
 
 
 @dataclass(frozen=True)

@@ -54,6 +54,9 @@ class KeywordIndex:
         else:
             self._vocab = {}
 
+    def unknown_terms(self, text: str) -> set[str]:
+        return {t for t in _tokenize([text])[0] if t not in self._vocab}
+
     def search(self, query: str, k: int, mask: np.ndarray | None = None) -> list[tuple[int, float]]:
         if not self.size:
             return []
@@ -93,9 +96,11 @@ class Retriever:
         return [s for s in names if in_scope(s, scope)]
 
     def search(self, query: str, k: int = 5, scope: str | None = None) -> list[Hit]:
-        query = " ".join(query.split())
-        if not query:
-            return []
+        return self.search_batch([query], k, scope)[0]
+
+    def search_batch(self, queries: list[str], k: int = 5, scope: str | None = None) -> list[list[Hit]]:
+        """`search` for many queries at once: the model embeds them in one batch."""
+        queries = [" ".join(q.split()) for q in queries]
         with self._lock:
             chunks, keyword, sources = self.chunks, self._keyword, self._sources
         cfg = self.config
@@ -106,24 +111,39 @@ class Retriever:
             mask = np.array([in_scope(s, scope) for s in sources], dtype=bool)
             scoped = sorted(set(sources[mask].tolist()))
             if not scoped:
-                return []
+                return [[] for _ in queries]
 
-        vector = self.embedder.embed_one(query)
-        dense = self.store.query(vector, cfg.dense_k, scoped)
-        similarity = {c.id: s for c, s in dense}
-        by_id = {c.id: c for c, _ in dense}
+        todo = [q for q in queries if q]
+        vectors = dict(zip(todo, self.embedder.embed(todo))) if todo else {}
+        results: list[list[Hit]] = []
+        for query in queries:
+            if not query:
+                results.append([])
+                continue
+            vector = vectors[query]
+            dense = self.store.query(vector, cfg.dense_k, scoped) if cfg.dense_weight else []
+            similarity = {c.id: s for c, s in dense}
+            by_id = {c.id: c for c, _ in dense}
 
-        fused: dict[str, float] = {}
-        for rank, (chunk, _) in enumerate(dense, start=1):
-            fused[chunk.id] = fused.get(chunk.id, 0.0) + cfg.dense_weight / (cfg.rrf_k + rank)
-        for rank, (row, _) in enumerate(keyword.search(query, cfg.keyword_k, mask), start=1):
-            chunk = chunks[row]
-            by_id.setdefault(chunk.id, chunk)
-            fused[chunk.id] = fused.get(chunk.id, 0.0) + cfg.keyword_weight / (cfg.rrf_k + rank)
+            fused: dict[str, float] = {}
+            for rank, (chunk, _) in enumerate(dense, start=1):
+                fused[chunk.id] = fused.get(chunk.id, 0.0) + cfg.dense_weight / (cfg.rrf_k + rank)
+            if cfg.keyword_weight:
+                for rank, (row, _) in enumerate(keyword.search(query, cfg.keyword_k, mask), start=1):
+                    chunk = chunks[row]
+                    by_id.setdefault(chunk.id, chunk)
+                    fused[chunk.id] = fused.get(chunk.id, 0.0) + cfg.keyword_weight / (cfg.rrf_k + rank)
 
-        ranked = sorted(fused, key=lambda cid: -fused[cid])
-        hits = [Hit(by_id[cid], fused[cid], similarity.get(cid)) for cid in ranked]
-        return self._collapse(hits, vector, k)
+            ranked = sorted(fused, key=lambda cid: -fused[cid])
+            hits = [Hit(by_id[cid], fused[cid], similarity.get(cid)) for cid in ranked]
+            results.append(self._collapse(hits, vector, k))
+        return results
+
+    def unknown_terms(self, text: str) -> set[str]:
+        """Terms of `text` that occur nowhere in the notes (after stemming and stop words)."""
+        with self._lock:
+            keyword = self._keyword
+        return keyword.unknown_terms(text)
 
     def _collapse(self, hits: list[Hit], query_vector: np.ndarray, k: int) -> list[Hit]:
         """Drop near-duplicates of a better-ranked hit; fill in dense similarity where missing."""

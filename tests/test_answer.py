@@ -116,3 +116,12 @@ def test_ask_cli_json_contract_and_stdin_batch(seed):
                     input="What is self-supervision?\nHow do I bake sourdough bread?\n")
     lines = [json.loads(line) for line in batch.stdout.splitlines()]
     assert [line["refused"] for line in lines] == [False, True]
+
+
+def test_a_follow_up_without_pronouns_is_read_with_the_conversation_but_off_topic_is_not(seed):
+    history = [{"role": "user", "content": "Why did AI engineering become a discipline?"},
+               {"role": "assistant", "content": "Three factors [1]."}]
+    third = seed.answerer.ask("What was the third factor?", history)
+    assert not third.refused and "Cost-effective scaling" in third.text
+    for off_topic in ("And what is the capital of France?", "What is RLHF?"):
+        assert seed.answerer.ask(off_topic, history).refused

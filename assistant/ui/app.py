@@ -17,7 +17,18 @@ def build(runtime: Runtime) -> gr.Blocks:
         with gr.Tabs(elem_id="tabs") as tabs:
             with gr.Tab("Ask", id="ask"):
                 build_ask_tab(runtime, open_source, tabs)
+        _register_api(runtime)
     return demo
+
+
+def _register_api(runtime: Runtime) -> None:
+    """Plain endpoints for scripts and load tests (gradio_client), beside the UI's own events."""
+
+    def ask(question: str, history: list[dict] | None = None) -> dict:
+        """Answer a question from the notes; `history` is the conversation so far."""
+        return runtime.answerer.ask(question, history or []).to_dict()
+
+    gr.api(ask, api_name="ask")
 
 
 def launch(runtime: Runtime, users: dict[str, str] | None = None) -> None:

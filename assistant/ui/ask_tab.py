@@ -68,38 +68,43 @@ def build_ask_tab(runtime: Runtime, open_source: gr.Textbox, tabs: gr.Tabs) -> N
                         for topic in answer.suggestions:
                             ask_topic = gr.Button(f"Ask about: {topic}", size="sm")
                             ask_topic.click(lambda t=topic: f"What do my notes say about {t}?",
-                                            None, box)
+                                            None, pending, api_visibility="private").then(
+                                stream_answer, [pending, chatbot], outputs, api_visibility="private")
                 with gr.Row():
                     for c in answer.citations:
                         opener = gr.Button(f"Open [{c.n}] in Sources", size="sm",
-                                           elem_classes=["open-cite"])
+                                           elem_classes=["open-cite"], elem_id=f"open-cite-{c.n}")
                         open_passage(opener.click, c.chunk.id, open_source, tabs)
 
             with gr.Accordion("All passages retrieved for this answer", open=False):
                 retrieved = gr.HTML("")
 
     outputs = [chatbot, panel, retrieved, last_answer]
+    private = {"api_visibility": "private"}  # UI plumbing; scripts use the /ask endpoint instead
 
-    def ask(message, history):
+    def stream_answer(message, history):
         yield from respond(runtime, message, history)
 
     def take(message):
         return "", message
 
-    for trigger in (box.submit, send.click):
-        trigger(take, box, [box, pending]).then(ask, [pending, chatbot], outputs)
     def pick_example(event: gr.SelectData):
         return event.value["text"]
 
-    chatbot.example_select(pick_example, None, pending).then(ask, [pending, chatbot], outputs)
-    clear.click(lambda: ([], render.sources_panel(None), "", None), None, outputs)
+    for trigger in (box.submit, send.click):
+        trigger(take, box, [box, pending], **private).then(
+            stream_answer, [pending, chatbot], outputs, **private)
+    chatbot.example_select(pick_example, None, pending, **private).then(
+        stream_answer, [pending, chatbot], outputs, **private)
+    clear.click(lambda: ([], render.sources_panel(None), "", None), None, outputs, **private)
 
 
 def open_passage(trigger, chunk_id: str, open_source: gr.Textbox, tabs: gr.Tabs):
     """Show a passage in the Sources tab. The box is blanked first so that opening the same
     passage twice still fires its change event."""
+    private = {"api_visibility": "private"}
     return (
-        trigger(lambda: "", None, open_source)
-        .then(lambda: chunk_id, None, open_source)
-        .then(lambda: gr.Tabs(selected="sources"), None, tabs)
+        trigger(lambda: "", None, open_source, **private)
+        .then(lambda: chunk_id, None, open_source, **private)
+        .then(lambda: gr.Tabs(selected="sources"), None, tabs, **private)
     )
