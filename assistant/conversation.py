@@ -36,6 +36,11 @@ def _text(content) -> str:
     return str(content or "")
 
 
+def has_anaphora(question: str) -> bool:
+    """A pronoun or reference ("they", "that", "the same") that can only mean something said before."""
+    return bool(_ANAPHORA.search(question))
+
+
 def looks_like_followup(question: str) -> bool:
     """A pronoun or a bare "and ..." / "why?" that points back into the conversation."""
     return bool(_ANAPHORA.search(question) or _CONTINUATION.match(question))

@@ -96,6 +96,10 @@ def _readable(text: str) -> str:
     return text.strip()
 
 
+def stem(word: str) -> str:
+    return _stemmer.stemWord(word.lower())
+
+
 def content_words(text: str) -> list[str]:
     """The words that carry a question's topic: no stop words, no question words."""
     return [w for w in (w.lower() for w in _WORD.findall(text)) if w not in _STOP]
@@ -181,15 +185,24 @@ class SentencePicker:
 
 
 def _with_context(unit: Unit) -> list[Unit]:
-    """A line with items under it brings them; a short item brings the line it hangs under."""
+    """A sentence brings the rest of its bullet; a line with items under it brings them; an item
+    under a short lead-in ("Three risk levels:") brings the lead-in and its sibling items."""
     units = split_units(unit.chunk)  # cheap: pure string work
-    picked = [unit]
-    line = units[unit.index]
-    while not line.line_start:  # items hang under the first sentence of their line
-        line = units[line.index - 1]
-    items = children(units, line)[:8]
+    first = units[unit.index]
+    while not first.line_start:  # items hang under the first sentence of their line
+        first = units[first.index - 1]
+    end = first.index + 1
+    while end < len(units) and not units[end].line_start:
+        end += 1
+    picked = [unit] + [u for u in units[first.index:end] if u.index != unit.index]
+    items = children(units, first)[:8]
     if items and (unit.is_lead_in or unit.line_start):
         picked += items
-    if unit.parent is not None and len(unit.display) < 80:
-        picked.insert(0, units[unit.parent])
+    if unit.parent is not None:
+        parent = units[unit.parent]
+        siblings = children(units, parent)
+        if parent.is_lead_in and len(siblings) <= 6:
+            picked += siblings
+        if len(unit.display) < 80:
+            picked.insert(0, parent)
     return picked

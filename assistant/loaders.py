@@ -60,7 +60,7 @@ def load(path: Path, rel: str) -> Document:
         return _load_pdf(data, stem)
     text = decode(data)
     if suffix in HTML:
-        return markdown_document(_html_to_markdown(text), stem)
+        return markdown_document(html_to_markdown(text), stem)
     if suffix in MDX:
         text = strip_mdx(text)
     if suffix in TEXT:
@@ -186,7 +186,7 @@ def strip_mdx(text: str) -> str:
 # --- HTML -----------------------------------------------------------------------------------
 
 
-def _html_to_markdown(html: str) -> str:
+def html_to_markdown(html: str) -> str:
     """The main text of a page as Markdown headings and paragraphs; scripts and chrome dropped."""
     from bs4 import BeautifulSoup
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import gradio as gr
 
 from ..runtime import Runtime
@@ -100,11 +102,11 @@ def build_ask_tab(runtime: Runtime, open_source: gr.Textbox, tabs: gr.Tabs) -> N
 
 
 def open_passage(trigger, chunk_id: str, open_source: gr.Textbox, tabs: gr.Tabs):
-    """Show a passage in the Sources tab. The box is blanked first so that opening the same
-    passage twice still fires its change event."""
-    private = {"api_visibility": "private"}
-    return (
-        trigger(lambda: "", None, open_source, **private)
-        .then(lambda: chunk_id, None, open_source, **private)
-        .then(lambda: gr.Tabs(selected="sources"), None, tabs, **private)
+    """Show a passage in the Sources tab. A nonce after '#' makes opening the same passage twice
+    still a change (the Sources tab ignores it)."""
+    return trigger(
+        lambda: (f"{chunk_id}#{time.time_ns()}", gr.Tabs(selected="sources")),
+        None,
+        [open_source, tabs],
+        api_visibility="private",
     )
