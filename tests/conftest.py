@@ -75,3 +75,8 @@ def seed(tmp_path_factory, embedder):
     rt.__dict__["embedder"] = embedder
     rt.ingest()
     return rt
+
+
+# Browser fixtures live in tests/browser.py; imported here once so the session-wide Playwright
+# instance is shared by every browser test module (two instances in one process cannot coexist).
+from browser import app_notes, app_server, browser, page  # noqa: E402,F401

@@ -3,7 +3,7 @@
 import pytest
 from playwright.sync_api import expect
 
-from browser import ROOT, app_server, browser, page, shot  # noqa: F401  (pytest fixtures)
+from browser import ROOT, shot
 
 
 @pytest.fixture(scope="module")

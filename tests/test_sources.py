@@ -9,27 +9,33 @@ from pathlib import Path
 
 import pytest
 
-from assistant import sources
+from assistant import notes_folder
 from assistant.errors import IndexBusy
-from assistant.schema import Chunk, Hit
-from assistant.sources import (
+from assistant.note_render import (
     Highlight,
     NoteText,
-    SourceError,
-    build_tree,
     chunk_highlight,
     highlight_terms,
+    quote_spans,
     read_note,
-    render_hits,
     render_markdown,
     render_note_body,
-    render_tree,
+    sanitize,
+    snippet,
+)
+from assistant.notes_folder import (
+    SourceError,
+    current_status,
+    delete_note,
     resolve_folder,
     resolve_note,
     safe_filename,
-    sanitize,
     save_upload,
 )
+from assistant.schema import Chunk, Hit
+from assistant.source_tree import build_tree, render_tree, section_chunks, section_highlight
+from assistant.sources_view import file_chunks, open_view, reindex, render_hits, render_status, upload_files
+from assistant.wording import ago
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -97,7 +103,7 @@ Setext heading
 ])
 def test_a_passage_is_marked_without_changing_how_the_markdown_renders(passage):
     plain, _ = render_markdown(NOTE)
-    out, marked = render_markdown(NOTE, span_of(NOTE, passage), anchor="chunk-abc")
+    out, marked = render_markdown(NOTE, [span_of(NOTE, passage)], anchor="chunk-abc")
     assert marked
     assert out.count('id="chunk-abc"') == 1
     # The document structure is exactly the one rendered without a highlight.
@@ -107,6 +113,19 @@ def test_a_passage_is_marked_without_changing_how_the_markdown_renders(passage):
     words = re.findall(r"[A-Za-z_0-9]+", re.sub(r"[#>*`|-]|\d+\.", " ", passage))
     inside = re.findall(r"[A-Za-z_0-9]+", marked_text(out))
     assert [w for w in inside if w != "python"] == [w for w in words if w != "python"]
+
+
+def test_an_answers_quotes_are_each_marked_and_bold_stays_bold():
+    text = "Intro. **LinkedIn hit 80% quickly.** Then it took 4 MORE months. Unrelated tail."
+    quotes = ["**LinkedIn hit 80% quickly.**", "Then it took 4 MORE months.", "not in the passage"]
+    out, marked = render_markdown(text, quote_spans(text, quotes), cls="quote")
+    assert marked and "<strong>" in out and "id=" not in out
+    assert marked_text(out, "quote") == "LinkedIn hit 80% quickly. Then it took 4 MORE months."
+    # Sentences cut from inside one bold passage: both marked, the passage still bold.
+    text = "**First sentence. Second sentence.** After."
+    out, _ = render_markdown(text, quote_spans(text, ["**First sentence.", "Second sentence.**"]), cls="quote")
+    assert out.count("<strong>") == 1 and "**" not in out
+    assert marked_text(out, "quote") == "First sentence. Second sentence."
 
 
 def test_front_matter_is_not_rendered_and_offsets_still_point_at_the_passage():
@@ -189,13 +208,16 @@ ATTACKS = [
 @pytest.mark.parametrize("attack", ATTACKS)
 def test_nothing_in_a_note_can_run_in_the_browser(attack):
     text = f"# Note\n\nBefore the attack.\n\n{attack}\n\nAfter.\n"
-    out, _ = render_markdown(text, span_of(text, "Before the attack."), anchor="chunk-1")
-    lowered = out.lower()
-    assert "<script" not in lowered
-    assert not re.search(r"=\s*\"[^\"]*(javascript|&#106;)", lowered), out  # as text it is harmless
-    assert not re.search(r"\son\w+\s*=", lowered), out
-    for tag in ("<iframe", "<object", "<embed", "<svg", "<form", "<input", "<style", "<base", "<meta", "style="):
-        assert tag not in lowered, (tag, out)
+    out, _ = render_markdown(text, [span_of(text, "Before the attack.")], anchor="chunk-1")
+    # Parsed as a browser would: only harmless elements, no handler or script URL on any of them.
+    from bs4 import BeautifulSoup
+
+    allowed = {"h1", "p", "mark", "a", "code", "pre", "em", "strong", "ul", "li", "br"}
+    for element in BeautifulSoup(out, "html.parser").find_all(True):
+        assert element.name in allowed, (element.name, out)
+        for name, value in element.attrs.items():
+            assert not name.lower().startswith("on") and name.lower() != "style", (name, out)
+            assert "javascript" not in str(value).lower(), out
     assert marked_text(out) == "Before the attack."
 
 
@@ -209,7 +231,11 @@ def test_links_open_outside_the_app_and_relative_urls_are_dropped():
 def test_a_note_cannot_fake_our_highlight_or_its_anchor():
     text = 'Real text.\n\n<mark class="cited" id="chunk-fake">fake</mark>\n'
     out, _ = render_markdown(text)
-    assert "cited" not in out and "chunk-fake" not in out
+    from bs4 import BeautifulSoup
+
+    soup = BeautifulSoup(out, "html.parser")
+    assert soup.find("mark") is None and soup.find(id="chunk-fake") is None
+    assert '<mark class="cited"' in soup.get_text()  # shown as the text it is
 
 
 def test_html_notes_render_the_indexed_text_without_their_scripts():
@@ -266,9 +292,9 @@ def test_the_tree_keeps_top_level_notes_apart_from_folders_in_natural_order():
 
 def test_a_section_is_highlighted_from_its_first_to_its_last_chunk():
     chunks = [_chunk("b.md", "B > One", 10), _chunk("b.md", "B > One > Deep", 30), _chunk("b.md", "B > Two", 50)]
-    picked = sources.section_chunks(chunks, "b.md", "B > One")
+    picked = section_chunks(chunks, "b.md", "B > One")
     assert [c.start for c in picked] == [10, 30]
-    hl = sources.section_highlight(picked)
+    hl = section_highlight(picked)
     assert (hl.start, hl.end, hl.cls) == (10, 34, "section")
 
 
@@ -294,15 +320,15 @@ def test_hits_show_scores_and_which_were_cited():
 
 def test_a_long_passage_is_cut_around_the_first_match():
     text = "filler " * 100 + "the needle is here " + "filler " * 100
-    cut = sources.snippet(text, "needle", width=120)
+    cut = snippet(text, "needle", width=120)
     assert "needle" in cut and cut.startswith("…") and cut.endswith("…") and len(cut) < 140
 
 
 def test_ago_reads_like_a_person_says_it():
-    assert sources.ago(5) == "just now"
-    assert sources.ago(60) == "1 minute ago"
-    assert sources.ago(3 * 3600 + 5) == "3 hours ago"
-    assert sources.ago(2 * 86400) == "2 days ago"
+    assert ago(5) == "just now"
+    assert ago(60) == "1 minute ago"
+    assert ago(3 * 3600 + 5) == "3 hours ago"
+    assert ago(2 * 86400) == "2 days ago"
 
 
 # --- paths ----------------------------------------------------------------------------------
@@ -407,7 +433,7 @@ def test_uploads_of_the_wrong_type_or_content_are_refused_with_a_sentence(folder
 
 
 def test_an_oversized_upload_is_refused_before_it_is_read(folder, tmp_path, monkeypatch):
-    monkeypatch.setattr(sources, "MAX_UPLOAD_BYTES", 1000)
+    monkeypatch.setattr(notes_folder, "MAX_UPLOAD_BYTES", 1000)
     big = tmp_path / "big.md"
     big.write_bytes(b"a" * 2000)
     ok = tmp_path / "ok.md"
@@ -417,7 +443,7 @@ def test_an_oversized_upload_is_refused_before_it_is_read(folder, tmp_path, monk
         class settings:
             knowledge_dir = folder
 
-    message, saved = sources.upload_files(Runtime, [str(big), str(ok)], "")
+    message, saved = upload_files(Runtime, [str(big), str(ok)], "")
     assert saved == 1 and "over the" in message and "Saved ok.md." in message
     assert not (folder / "big.md").exists()
 
@@ -432,7 +458,7 @@ def test_uploads_into_a_folder_outside_are_refused(folder):
 
 def test_status_lists_new_edited_deleted_and_unindexable_notes(indexed):
     root = indexed.settings.knowledge_dir
-    status = sources.current_status(indexed)
+    status = current_status(indexed)
     assert status.files == 5 and status.chunks == indexed.store.count() and status.last_indexed
     assert status.stale == {}
     assert status.skipped == {"basics/empty.md": "empty file"}
@@ -441,37 +467,37 @@ def test_status_lists_new_edited_deleted_and_unindexable_notes(indexed):
     (root / "rag/retrieval.md").write_text((root / "rag/retrieval.md").read_text() + "\nMore.\n")
     (root / "rag/new.md").write_text("# New\n\nA new note.\n")
     (root / "basics/tokens.txt").unlink()
-    status = sources.current_status(indexed)
+    status = current_status(indexed)
     assert status.stale == {"rag/retrieval.md": "edited", "rag/new.md": "new", "basics/tokens.txt": "deleted"}
-    out = sources.render_status(status, now=time.time())
+    out = render_status(status, now=time.time())
     assert "3 notes changed on disk since" in out and "Re-index" in out and "1 file cannot be indexed" in out
 
 
 def test_open_view_renders_a_chunk_a_section_and_the_chunk_view(indexed):
     hit = indexed.retriever.search("reciprocal rank fusion", k=1)[0]
-    html, source = sources.open_view(indexed, chunk_id=hit.chunk.id + "#2")
+    html, source = open_view(indexed, chunk_id=hit.chunk.id + "#2")
     assert source == "rag/retrieval.md" and f'id="chunk-{hit.chunk.id}"' in html
     assert "Reciprocal rank fusion" in marked_text(html)
-    html, _ = sources.open_view(indexed, source="rag/retrieval.md", heading="Retrieval Notes > Chunking")
+    html, _ = open_view(indexed, source="rag/retrieval.md", heading="Retrieval Notes > Chunking")
     assert "Chunks should follow" in marked_text(html, "section") and "Overlap" in marked_text(html, "section")
-    html, _ = sources.open_view(indexed, chunk_id=hit.chunk.id, mode="chunks")
-    assert html.count('<section class="chunk') == len(sources.file_chunks(indexed, "rag/retrieval.md"))
+    html, _ = open_view(indexed, chunk_id=hit.chunk.id, mode="chunks")
+    assert html.count('<section class="chunk') == len(file_chunks(indexed, "rag/retrieval.md"))
     assert f'<section class="chunk cited" id="chunk-{hit.chunk.id}">' in html and "tokens with heading" in html
-    assert "no longer in the index" in sources.open_view(indexed, chunk_id="deadbeef")[0]
-    assert "outside the knowledge folder" in sources.open_view(indexed, source="../secret.md")[0] or \
-        "leaves the knowledge folder" in sources.open_view(indexed, source="../secret.md")[0]
+    assert "no longer in the index" in open_view(indexed, chunk_id="deadbeef")[0]
+    assert "outside the knowledge folder" in open_view(indexed, source="../secret.md")[0] or \
+        "leaves the knowledge folder" in open_view(indexed, source="../secret.md")[0]
 
 
 def test_delete_removes_the_note_from_folder_and_index(indexed):
     before = indexed.store.count()
     n = len(indexed.store.ids_for_source("rag/retrieval.md"))
-    message = sources.delete_note(indexed, "rag/retrieval.md")
+    message = delete_note(indexed, "rag/retrieval.md")
     assert message == f"Deleted rag/retrieval.md: removed from the notes folder and {n} chunks from the index."
     assert not (indexed.settings.knowledge_dir / "rag/retrieval.md").exists()
     assert indexed.store.count() == before - n and "rag/retrieval.md" not in indexed.store.files()
     assert all(c.source != "rag/retrieval.md" for c in indexed.retriever.chunks)
     with pytest.raises(SourceError, match="not in your notes"):
-        sources.delete_note(indexed, "rag/retrieval.md")
+        delete_note(indexed, "rag/retrieval.md")
 
 
 def test_delete_refuses_paths_outside_and_waits_for_a_running_index(indexed, tmp_path):
@@ -482,11 +508,11 @@ def test_delete_refuses_paths_outside_and_waits_for_a_running_index(indexed, tmp
     os.symlink(secret, indexed.settings.knowledge_dir / "link.md")
     for rel in ("../secret.md", str(secret), "link.md"):
         with pytest.raises(SourceError):
-            sources.delete_note(indexed, rel)
+            delete_note(indexed, rel)
     assert secret.read_text() == "keep me"
     with FileLock(str(indexed.settings.data_dir / "ingest.lock")):
         with pytest.raises(IndexBusy):
-            sources.delete_note(indexed, "rag/evaluation.mdx")
+            delete_note(indexed, "rag/evaluation.mdx")
     assert (indexed.settings.knowledge_dir / "rag/evaluation.mdx").exists()
 
 
@@ -495,8 +521,8 @@ def test_reindex_reports_what_changed_and_a_busy_index_in_one_sentence(indexed):
 
     (indexed.settings.knowledge_dir / "rag/new.md").write_text("# New\n\nA brand new note about agents.\n")
     calls = []
-    out = sources.reindex(indexed, lambda done, total: calls.append((done, total)))
+    out = reindex(indexed, lambda done, total: calls.append((done, total)))
     assert "Re-indexed:" in out and "1 added" in out and "rag/new.md" in out and calls[-1][0] == calls[-1][1]
     with FileLock(str(indexed.settings.data_dir / "ingest.lock")):
-        out = sources.reindex(indexed)
+        out = reindex(indexed)
     assert 'class="error"' in out and "Another indexing run is already working" in out

@@ -4,15 +4,8 @@ from __future__ import annotations
 
 import html
 
-import nh3
-from markdown_it import MarkdownIt
-
+from ..note_render import quote_spans, render_markdown
 from ..schema import Answer, Chunk, Citation, Hit
-
-# Raw HTML in notes is shown as text, never run: markdown-it escapes it with html=False, and nh3
-# cleans what the renderer produced as a second line of defence.
-_md = MarkdownIt("commonmark", {"html": False}).enable("table")
-_OPEN, _CLOSE = "\ue000", "\ue001"  # private-use marks that survive Markdown rendering
 
 
 def chat_markdown(answer: Answer) -> str:
@@ -37,21 +30,13 @@ def location(chunk: Chunk) -> str:
     return where
 
 
-def passage_html(text: str, quotes: tuple[str, ...] | list[str] = ()) -> str:
-    """A passage rendered from Markdown, with each verbatim quote wrapped in <mark>."""
-    marked = text
-    # Emphasis markers stay outside the marks, or "**bold**" would no longer render as bold.
-    for quote in sorted({q.strip("*_ ") for q in quotes if q.strip("*_ ")}, key=len, reverse=True):
-        marked = marked.replace(quote, f"{_OPEN}{quote}{_CLOSE}", 1)
-    rendered = nh3.clean(_md.render(marked))
-    return rendered.replace(_OPEN, "<mark>").replace(_CLOSE, "</mark>")
-
-
 def citation_card(c: Citation) -> str:
+    text = c.chunk.text
+    passage, _ = render_markdown(text, quote_spans(text, c.quotes), cls="quote")
     return (
         f'<div class="cite" id="cite-{c.n}">'
         f'<div class="cite-head"><span class="cite-n">{c.n}</span> {html.escape(location(c.chunk))}</div>'
-        f'<div class="cite-text">{passage_html(c.chunk.text, c.quotes)}</div>'
+        f'<div class="cite-text">{passage}</div>'
         "</div>"
     )
 

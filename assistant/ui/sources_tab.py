@@ -1,5 +1,6 @@
 """The Sources tab: the note tree, the rendered note with a passage highlighted, search, upload,
-re-index and delete. Handlers stay a few lines; everything they show comes from assistant.sources.
+re-index and delete. Handlers stay a few lines; everything they show comes from
+assistant.sources_view, and the folder's sub-folders and deletes from assistant.notes_folder.
 """
 
 from __future__ import annotations
@@ -8,8 +9,9 @@ import html
 
 import gradio as gr
 
-from .. import sources
+from .. import sources_view
 from ..errors import AssistantError
+from ..notes_folder import delete_note, note_folders
 
 MODES = [("Note", "note"), ("Chunks", "chunks")]
 TOP_LEVEL = "(top level)"
@@ -208,7 +210,7 @@ def build_sources_tab(runtime, open_source: gr.Textbox, retrieved: gr.State | No
                            elem_id="sources-tree")
             with gr.Accordion("Add notes", open=False, elem_id="sources-add"):
                 # No file_types: Gradio would reject a whole drop for one wrong file with a generic
-                # error; each file is checked in sources.upload_files and answered with a sentence.
+                # error; each file is checked in sources_view.upload_files and answered with a sentence.
                 upload = gr.File(label="Markdown, MDX, text, PDF or HTML notes", file_count="multiple",
                                  height=170, elem_id="sources-upload")
                 folder = gr.Dropdown(choices=_folders(runtime), value=TOP_LEVEL, label="Save into",
@@ -225,14 +227,14 @@ def build_sources_tab(runtime, open_source: gr.Textbox, retrieved: gr.State | No
                 confirm_btn = gr.Button("Delete", variant="stop", size="sm", scale=0, min_width=90,
                                         elem_id="sources-confirm-delete")
                 cancel_btn = gr.Button("Cancel", size="sm", scale=0, min_width=90)
-            view = gr.HTML(sources.render_message(sources.EMPTY_VIEW), css_template=VIEW_CSS,
+            view = gr.HTML(sources_view.render_message(sources_view.EMPTY_VIEW), css_template=VIEW_CSS,
                            js_on_load=VIEW_JS, elem_id="sources-view")
 
-    # --- handlers: each a few lines around assistant.sources ---------------------------------
+    # --- handlers: each a few lines around assistant.sources_view ----------------------------
 
     def show(state: dict, mode_value: str):
-        html, source = sources.open_view(runtime, state.get("source"), state.get("heading"),
-                                         state.get("chunk"), mode_value)
+        html, source = sources_view.open_view(runtime, state.get("source"), state.get("heading"),
+                                              state.get("chunk"), mode_value)
         return html, {**state, "source": source}, gr.Button(interactive=bool(source))
 
     def pick(mode_value: str, evt: gr.EventData):
@@ -249,20 +251,20 @@ def build_sources_tab(runtime, open_source: gr.Textbox, retrieved: gr.State | No
 
     def search(q: str):
         results = runtime.retriever.search(q, k=8) if q.strip() else []
-        return gr.HTML(sources.render_hits(q, results), visible=bool(q.strip()))
+        return gr.HTML(sources_view.render_hits(q, results), visible=bool(q.strip()))
 
     def refresh(message: str = ""):
-        status_html, tree_html = sources.overview(runtime, message)
+        status_html, tree_html = sources_view.overview(runtime, message)
         return status_html, tree_html, gr.Dropdown(choices=_folders(runtime))
 
     def run_reindex(progress=gr.Progress()):
         def report(done: int, total: int) -> None:
             progress((done, total) if total else 1.0, desc="Embedding new and changed passages", unit="chunks")
-        return refresh(sources.reindex(runtime, report))
+        return refresh(sources_view.reindex(runtime, report))
 
     def save(files, folder_value):
         paths = [getattr(f, "name", f) for f in (files or [])]
-        message, _ = sources.upload_files(runtime, paths, "" if folder_value == TOP_LEVEL else folder_value)
+        message, _ = sources_view.upload_files(runtime, paths, "" if folder_value == TOP_LEVEL else folder_value)
         return message, None
 
     def ask_delete(state: dict):
@@ -273,11 +275,11 @@ def build_sources_tab(runtime, open_source: gr.Textbox, retrieved: gr.State | No
 
     def do_delete(state: dict):
         try:
-            message = sources.delete_note(runtime, state.get("source") or "")
+            message = delete_note(runtime, state.get("source") or "")
         except AssistantError as exc:
             message = f'<span class="error">{html.escape(str(exc))}</span>'
             return (*refresh(message), gr.skip(), gr.skip(), gr.Row(visible=False), gr.skip())
-        return (*refresh(html.escape(message)), sources.render_message(sources.EMPTY_VIEW),
+        return (*refresh(html.escape(message)), sources_view.render_message(sources_view.EMPTY_VIEW),
                 {"source": None, "heading": None, "chunk": None}, gr.Row(visible=False),
                 gr.Button(interactive=False))
 
@@ -301,12 +303,12 @@ def build_sources_tab(runtime, open_source: gr.Textbox, retrieved: gr.State | No
 
 
 def _folders(runtime) -> list[str]:
-    return [TOP_LEVEL, *sources.note_folders(runtime.settings.knowledge_dir)]
+    return [TOP_LEVEL, *note_folders(runtime.settings.knowledge_dir)]
 
 
 def _render_retrieved(value) -> str:
     if not value or not value.get("hits"):
         return ""
     cited = {cid: n for n, cid in enumerate(value.get("cited") or [], start=1)}
-    return sources.render_hits(value.get("query", ""), value["hits"], cited,
-                               title="Passages retrieved for the last answer")
+    return sources_view.render_hits(value.get("query", ""), value["hits"], cited,
+                                    title="Passages retrieved for the last answer")
