@@ -117,6 +117,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     chat = sub.add_parser("chat", parents=[common], help="interactive chat with follow-up questions")
     chat.set_defaults(func=cmd_chat)
+
+    from .quiz_cli import register as register_quiz
+
+    register_quiz(sub, common)
     return parser
 
 

@@ -7,6 +7,7 @@ import gradio as gr
 from ..runtime import Runtime
 from . import render
 from .ask_tab import build_ask_tab
+from .quiz_tab import build_quiz_tab
 from .sources_tab import build_sources_tab
 
 
@@ -18,6 +19,8 @@ def build(runtime: Runtime) -> gr.Blocks:
         with gr.Tabs(elem_id="tabs") as tabs:
             with gr.Tab("Ask", id="ask"):
                 build_ask_tab(runtime, open_source, tabs)
+            with gr.Tab("Quiz", id="quiz"):
+                build_quiz_tab(runtime, open_source, tabs)
             with gr.Tab("Sources", id="sources"):
                 build_sources_tab(runtime, open_source)
         _register_api(runtime)

@@ -1,0 +1,234 @@
+"""`python -m assistant quiz`: questions as JSON, or an interactive quiz in the terminal.
+
+    python -m assistant quiz --n 5 --json [--topic TEXT] [--db DIR]   # one JSON object, nothing recorded
+    python -m assistant quiz [--n 10] [--topic TEXT] [--due]          # answer, see the source, rate
+
+The interactive quiz reads one line per answer and one per rating, so it also works with stdin
+piped; each rating is saved before the next question is shown.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import textwrap
+import time
+
+from .quiz import Quiz, where
+from .quiz_offline import plain
+from .quiz_types import TYPE_LABELS
+from .review import DEFAULT_LEARNER, LEARN_AHEAD, RATINGS, format_interval
+
+_RATING_WORDS = {name.lower(): value for value, name in RATINGS.items()}
+
+
+def register(subparsers, common: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    quiz = subparsers.add_parser(
+        "quiz", parents=[common], help="quiz yourself on your notes, with spaced repetition",
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    quiz.add_argument("--n", type=int, default=10, help="how many questions (default 10)")
+    quiz.add_argument("--topic", action="append", metavar="TEXT",
+                      help="a note, a section ('note.md › Section') or text in its path or "
+                           "headings; repeat for several")
+    quiz.add_argument("--due", action="store_true", help="only reviews that are due")
+    quiz.add_argument("--learner", default=DEFAULT_LEARNER,
+                      help=f"whose progress to use (default {DEFAULT_LEARNER!r})")
+    quiz.add_argument("--topics", action="store_true", help="list the topics and exit")
+    quiz.add_argument("--progress", action="store_true",
+                      help="show due counts and mastery per topic and exit")
+    quiz.set_defaults(func=cmd_quiz)
+    return quiz
+
+
+def cmd_quiz(runtime, args) -> int:
+    if runtime.store.count() == 0:
+        print("Indexing your notes first…", file=sys.stderr, flush=True)
+        runtime.ensure_index()
+    quiz = Quiz(runtime)
+    if args.topics:
+        topics = quiz.topics()
+        print(json.dumps({"topics": topics}, ensure_ascii=False) if args.json else "\n".join(topics))
+        return 0
+    if args.progress:
+        return _progress(quiz, args)
+    session = quiz.session(args.learner, max(1, args.n), args.topic, due_only=args.due,
+                           limit_new=not args.json)
+    if session.notice:
+        print(session.notice, file=sys.stderr, flush=True)
+    if args.json:
+        print(json.dumps({"items": [i.to_dict() for i in session.items]}, ensure_ascii=False),
+              flush=True)
+        return 0
+    return _interactive(quiz, session, args.learner)
+
+
+def _progress(quiz: Quiz, args) -> int:
+    quiz.prepare()
+    counts = quiz.store.counts(args.learner, topics=args.topic)
+    mastery = [m for m in quiz.store.mastery(args.learner)
+               if not args.topic or any(t.lower() in m["topic"].lower() for t in args.topic)]
+    if args.json:
+        print(json.dumps({"counts": counts, "mastery": mastery}, ensure_ascii=False))
+        return 0
+    print(f"{counts['due_today']} due today · {counts['new_today']} new today · "
+          f"{counts['reviewed_today']} reviewed today")
+    for row in mastery:
+        bar = "█" * round(row["mastery"] * 20)
+        print(f"{row['mastery']:>4.0%} {bar:<20} {row['topic']}  ({row['seen']}/{row['items']} seen)")
+    return 0
+
+
+class _Input:
+    """Lines from stdin; None at end of input."""
+
+    def __init__(self, stream):
+        self.stream = stream
+
+    def ask(self, prompt: str) -> str | None:
+        print(prompt, end="", flush=True)
+        line = self.stream.readline()
+        if not line:
+            print()
+            return None
+        if not self.stream.isatty():
+            print(line.rstrip("\n"))  # echo piped answers so the transcript reads naturally
+        return line.strip()
+
+
+def _colour(text: str, code: str) -> str:
+    return f"\033[{code}m{text}\033[0m" if sys.stdout.isatty() else text
+
+
+def _interactive(quiz: Quiz, session, learner: str) -> int:
+    counts = session.counts
+    if not session.items:
+        print("Nothing to review now: no cards are due and today's new questions are done "
+              f"({quiz.store.new_per_day} a day). {counts.get('due_today', 0)} more come due today.")
+        return 0
+    queue = list(session.items)
+    planned = len(queue)
+    print(f"{_plural(len(queue), 'question')} · {counts.get('due_today', 0)} due today. "
+          "Answer, then rate yourself 1-4 (Enter takes the suggestion). Ctrl-D stops.")
+    stdin = _Input(sys.stdin)
+    right = answered = 0
+    requeued: set[str] = set()
+    pos = 0
+    while pos < len(queue):
+        item = queue[pos]
+        pos += 1
+        label = f"{pos} of {planned}" if pos <= planned else "Once more"
+        print(f"\n{label} · {TYPE_LABELS[item.type]} · {item.source}")
+        print(textwrap.fill(item.question, 100))
+        if item.type == "mcq":
+            for n, option in enumerate(item.options or [], start=1):
+                print(f"  {n}) {option}")
+            prompt = f"Your answer (1-{len(item.options or [])}): "
+        elif item.type == "flashcard":
+            prompt = "Your answer (or Enter to show it): "
+        else:
+            prompt = "Your answer: "
+        started = time.monotonic()
+        given = stdin.ask(prompt)
+        if given is None:
+            break
+        verdict = quiz.check(item, given)
+        if verdict.notice:
+            print(verdict.notice)
+        if verdict.correct is True:
+            print(_colour("Correct", "1;32"))
+        elif verdict.correct is False:
+            print(_colour("Incorrect", "1;31") + (f" · {verdict.feedback}" if verdict.feedback else ""))
+        elif verdict.feedback:
+            print(verdict.feedback)
+        print(f"Answer: {item.answer}")
+        if item.explanation:
+            print(textwrap.fill(item.explanation, 100))
+        print(f"Source: {where(item)}")
+        print(_passage(item.passage))
+        previews = quiz.preview(learner, item)
+        suggested = verdict.suggested_rating or 3
+        labels = "  ".join(f"{r} {RATINGS[r]} ({previews[r]})" for r in RATINGS)
+        rating = None
+        while rating is None:
+            line = stdin.ask(f"Rate: {labels}  [Enter = {RATINGS[suggested]}]: ")
+            if line is None:
+                print("Stopped; the answer above was not rated, so it was not saved.")
+                return _summary(quiz, learner, right, answered)
+            rating = _parse_rating(line, suggested)
+            if rating is None and not sys.stdin.isatty():
+                rating = suggested
+        if (verdict.correct is True and rating == 1) or (verdict.correct is False and rating >= 3):
+            verdict = verdict.overrule()  # rated against the grade: the learner overruled it
+        duration = int((time.monotonic() - started) * 1000)
+        review = quiz.record(learner, item, rating, verdict, duration_ms=duration)
+        answered += 1
+        right += rating > 1
+        print(f"Saved · back in {format_interval(review.interval)}", flush=True)
+        if review.interval < LEARN_AHEAD and item.id not in requeued and len(queue) - pos >= 2:
+            requeued.add(item.id)
+            queue.append(item)  # still learning: once more before the session ends
+    return _summary(quiz, learner, right, answered)
+
+
+def _passage(text: str, max_lines: int = 14) -> str:
+    """The source passage as the note shows it, markup removed, quoted with a bar."""
+    lines: list[str] = []
+    for raw in text.splitlines():
+        if not raw.strip():
+            continue
+        indent = len(raw) - len(raw.lstrip())
+        body = plain(raw.strip())
+        lines += textwrap.wrap(body, 96 - indent, initial_indent=" " * indent,
+                               subsequent_indent=" " * (indent + 2)) or [""]
+    if len(lines) > max_lines:
+        lines = lines[:max_lines] + ["…"]
+    return "\n".join("  │ " + line for line in lines)
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}" + ("" if n == 1 else "s")
+
+
+def _parse_rating(line: str, suggested: int) -> int | None:
+    text = line.strip().lower()
+    if not text:
+        return suggested
+    if text in ("1", "2", "3", "4"):
+        return int(text)
+    return _RATING_WORDS.get(text)
+
+
+def _summary(quiz: Quiz, learner: str, right: int, answered: int) -> int:
+    counts = quiz.store.counts(learner)
+    print(f"\nDone: {right} of {answered} remembered. {counts['due_today']} due later today, "
+          f"{counts['new_today']} new questions left today.")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Standalone entry (`python -m assistant.quiz_cli`), the same as `python -m assistant quiz`."""
+    from .config import Settings
+    from .errors import AssistantError
+    from .runtime import Runtime
+
+    parser = argparse.ArgumentParser(prog="python -m assistant")
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--db", help="data directory (default: data/, or $ASSISTANT_DATA_DIR)")
+    common.add_argument("--knowledge", help="notes folder (default: knowledge/)")
+    common.add_argument("--json", action="store_true", help="machine-readable output")
+    register(parser.add_subparsers(dest="command", required=True), common)
+    args = parser.parse_args(["quiz", *(sys.argv[1:] if argv is None else argv)])
+    runtime = Runtime(Settings.from_env(data_dir=args.db, knowledge_dir=args.knowledge))
+    try:
+        return args.func(runtime, args)
+    except AssistantError as exc:
+        print(str(exc), file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

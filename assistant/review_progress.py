@@ -1,0 +1,123 @@
+"""Progress queries over the review store: due counts, mastery per topic, reviews per day, the
+due forecast, a learner's history. Mixed into `ReviewStore`; also home of the time helpers."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections import defaultdict
+from datetime import datetime, timedelta, timezone
+
+from fsrs import Card, State
+
+from .quiz_types import matches_any, topic_label
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def _ts(dt: datetime) -> float:
+    return dt.timestamp()
+
+
+def _dt(ts: float | None) -> datetime | None:
+    return None if ts is None else datetime.fromtimestamp(ts, timezone.utc)
+
+
+def day_start(now: datetime) -> datetime:
+    """Local midnight of `now`'s day, as UTC."""
+    local = now.astimezone()
+    return local.replace(hour=0, minute=0, second=0, microsecond=0).astimezone(timezone.utc)
+
+
+def _card(row: sqlite3.Row) -> Card:
+    return Card(
+        card_id=0, state=State(row["state"]), step=row["step"], stability=row["stability"],
+        difficulty=row["difficulty"], due=_dt(row["due"]), last_review=_dt(row["last_review"]),
+    )
+
+
+class ProgressQueries:
+    """Needs `_db()`, `scheduler`, `new_items()` and `new_left_today()` from the store."""
+
+    def counts(self, learner: str, now: datetime | None = None,
+               topics: list[str] | None = None) -> dict:
+        now = now or utcnow()
+        today = day_start(now)
+        end_of_day = today + timedelta(days=1)
+        with self._db() as db:
+            rows = db.execute(
+                "SELECT c.due, i.source, i.heading FROM cards c JOIN items i ON i.id=c.item_id "
+                "WHERE c.learner=? AND c.due<? AND i.retired_at IS NULL",
+                (learner, _ts(end_of_day))).fetchall()
+            reviewed = db.execute("SELECT COUNT(*) FROM reviews WHERE learner=? AND reviewed_at>=?",
+                                  (learner, _ts(today))).fetchone()[0]
+        dues = [r["due"] for r in rows if matches_any(topics, r["source"], r["heading"])]
+        new = len(self.new_items(learner, topics))
+        return {
+            "due_now": sum(1 for d in dues if d <= _ts(now)),
+            "due_today": len(dues),
+            "new": new,
+            "new_today": min(new, self.new_left_today(learner, now)),
+            "reviewed_today": reviewed,
+        }
+
+    def mastery(self, learner: str, now: datetime | None = None) -> list[dict]:
+        """Per topic: mean predicted recall (FSRS retrievability) over its items; unseen count 0."""
+        now = now or utcnow()
+        with self._db() as db:
+            rows = db.execute(
+                "SELECT i.source, i.heading, i.position, c.state, c.step, c.stability, c.difficulty,"
+                " c.due, c.last_review, c.first_review, c.reps, c.lapses, c.item_id, c.learner "
+                "FROM items i LEFT JOIN cards c ON c.item_id=i.id AND c.learner=? "
+                "WHERE i.retired_at IS NULL ORDER BY i.source, i.position", (learner,)).fetchall()
+        topics: dict[str, list[float]] = {}
+        seen: dict[str, int] = defaultdict(int)
+        for r in rows:
+            topic = topic_label(r["source"], r["heading"])
+            recall = 0.0
+            if r["state"] is not None:
+                seen[topic] += 1
+                recall = float(self.scheduler.get_card_retrievability(_card(r), now))
+            topics.setdefault(topic, []).append(recall)
+        return [{"topic": t, "mastery": sum(v) / len(v), "items": len(v), "seen": seen[t]}
+                for t, v in topics.items()]
+
+    def reviews_per_day(self, learner: str, now: datetime | None = None, days: int = 14) -> list[dict]:
+        now = now or utcnow()
+        start = day_start(now) - timedelta(days=days - 1)
+        with self._db() as db:
+            rows = db.execute("SELECT reviewed_at, correct, rating FROM reviews "
+                              "WHERE learner=? AND reviewed_at>=?", (learner, _ts(start))).fetchall()
+        counts = defaultdict(int)
+        for r in rows:
+            counts[_dt(r[0]).astimezone().date()] += 1
+        out = []
+        for n in range(days):
+            day = (start + timedelta(days=n)).astimezone().date()
+            out.append({"day": day.isoformat(), "reviews": counts.get(day, 0)})
+        return out
+
+    def forecast(self, learner: str, now: datetime | None = None, days: int = 7) -> list[dict]:
+        """How many cards come due on each of the next days (today includes overdue ones)."""
+        now = now or utcnow()
+        start = day_start(now)
+        with self._db() as db:
+            dues = [r[0] for r in db.execute(
+                "SELECT c.due FROM cards c JOIN items i ON i.id=c.item_id "
+                "WHERE c.learner=? AND i.retired_at IS NULL", (learner,))]
+        out = []
+        for n in range(days):
+            lo, hi = start + timedelta(days=n), start + timedelta(days=n + 1)
+            count = sum(1 for d in dues if (n == 0 or d >= _ts(lo)) and d < _ts(hi))
+            out.append({"day": lo.astimezone().date().isoformat(), "due": count})
+        return out
+
+    def history(self, learner: str, item_id: str | None = None) -> list[dict]:
+        sql = "SELECT * FROM reviews WHERE learner=?"
+        args: list = [learner]
+        if item_id:
+            sql += " AND item_id=?"
+            args.append(item_id)
+        with self._db() as db:
+            return [dict(r) for r in db.execute(sql + " ORDER BY id", args)]

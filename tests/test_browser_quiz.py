@@ -1,0 +1,36 @@
+"""The Quiz tab in a real browser: start, answer, see feedback with its source, rate, next."""
+
+import re
+
+import pytest
+from playwright.sync_api import expect
+
+from browser import ROOT, shot
+
+
+@pytest.fixture(scope="module")
+def app_notes():
+    return ROOT / "knowledge"
+
+
+def test_a_quiz_card_is_answered_checked_and_rated(page):
+    page.get_by_role("tab", name="Quiz").click()
+    page.get_by_role("button", name="Start").click()
+    status = page.locator("#quiz-status")
+    expect(status).to_contain_text(re.compile(r"1 of \d+"), timeout=60_000)
+    shot(page, "quiz-card")
+
+    choice = page.locator("#quiz-choice")
+    if choice.is_visible():
+        choice.locator("label").first.click()
+    else:
+        page.get_by_placeholder("Type your answer and press Enter").fill("no idea")
+    page.locator("#quiz-check").click()
+    expect(page.get_by_text(re.compile(r"^(Correct|Incorrect|Almost)"))).to_be_visible(timeout=30_000)
+    expect(page.get_by_role("button", name="Open in sources")).to_be_visible()
+    expect(page.locator("#quiz-rate-3")).to_be_visible()
+    shot(page, "quiz-feedback")
+
+    page.locator("#quiz-rate-3").click()
+    expect(status).to_contain_text(re.compile(r"2 of \d+"), timeout=30_000)
+    assert page.errors == []
