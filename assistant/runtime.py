@@ -45,6 +45,12 @@ class Runtime:
 
         return Answerer(self.retriever, self.llm)
 
+    @cached_property
+    def quiz(self):
+        from .quiz import Quiz
+
+        return Quiz(self)
+
     def indexer(self):
         from .ingestion import Indexer
 

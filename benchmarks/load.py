@@ -5,7 +5,8 @@
 
 Starts `python app.py` on a free loopback port over a temporary copy of knowledge/, then each
 learner (a thread with its own gradio_client session) asks questions, half of them follow-ups
-that only make sense with that learner's own history. Prints throughput, latency p50/p95, the
+that only make sense with that learner's own history, and every other turn takes a quiz card
+(the /quiz and /quiz_answer endpoints: one item, answered right, rated Good). Prints throughput, latency p50/p95, the
 server's resident memory before and after, and checks that every reply belongs to the question
 its learner sent (no answer goes to the wrong session). All traffic stays on 127.0.0.1 and every
 loop is bounded.
@@ -17,7 +18,6 @@ import argparse
 import os
 import shutil
 import socket
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -72,7 +72,8 @@ def start_app(workdir: Path, port: int) -> subprocess.Popen:
     sys.exit("the app did not start within 180 s")
 
 
-def learner(url: str, n_questions: int, seed: int, latencies: list, errors: list) -> None:
+def learner(url: str, n_questions: int, seed: int, latencies: list, quiz_latencies: list,
+            errors: list) -> None:
     from gradio_client import Client
 
     client = Client(url, verbose=False)
@@ -94,12 +95,26 @@ def learner(url: str, n_questions: int, seed: int, latencies: list, errors: list
         if i % 2 == 1 and must.lower() not in reply.get("answer", "").lower():
             errors.append(f"learner {seed}: follow-up {question!r} lacks {must!r}: {reply.get('answer')[:80]!r}")
         history += [{"role": "user", "content": question}, {"role": "assistant", "content": reply["answer"]}]
+        # Every other turn the learner also takes a quiz card: one question, answered right, rated.
+        if i % 2 == 1:
+            t0 = time.perf_counter()
+            try:
+                items = client.predict(1, api_name="/quiz")["items"]
+                if items:
+                    verdict = client.predict(items[0]["id"], items[0]["answer"], 3, api_name="/quiz_answer")
+                    if verdict.get("correct") is not True:
+                        errors.append(f"learner {seed}: the right answer to {items[0]['id']} was not accepted")
+            except Exception as exc:
+                errors.append(f"learner {seed}: quiz {type(exc).__name__}: {exc}")
+                continue
+            quiz_latencies.append(time.perf_counter() - t0)
 
 
 def run(url: str, learners: int, questions: int) -> dict:
     latencies: list[float] = []
+    quiz_latencies: list[float] = []
     errors: list[str] = []
-    threads = [threading.Thread(target=learner, args=(url, questions, s, latencies, errors))
+    threads = [threading.Thread(target=learner, args=(url, questions, s, latencies, quiz_latencies, errors))
                for s in range(learners)]
     t0 = time.perf_counter()
     for t in threads:
@@ -107,11 +122,17 @@ def run(url: str, learners: int, questions: int) -> dict:
     for t in threads:
         t.join(timeout=1800)
     wall = time.perf_counter() - t0
-    latencies.sort()
-    p = lambda q: latencies[min(len(latencies) - 1, int(q * len(latencies)))] * 1000 if latencies else float("nan")  # noqa: E731
     return {"learners": learners, "answers": len(latencies), "throughput": len(latencies) / wall,
-            "p50_ms": p(0.50), "p95_ms": p(0.95), "errors": errors,
-            "mean_ms": statistics.fmean(latencies) * 1000 if latencies else float("nan")}
+            "p50_ms": percentile(latencies, 0.50), "p95_ms": percentile(latencies, 0.95),
+            "quiz_cards": len(quiz_latencies), "quiz_p50_ms": percentile(quiz_latencies, 0.50),
+            "quiz_p95_ms": percentile(quiz_latencies, 0.95), "errors": errors}
+
+
+def percentile(values: list[float], q: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000
 
 
 def main() -> None:
@@ -127,13 +148,15 @@ def main() -> None:
             run(url, 1, 4)  # warm up: model, caches
             before = rss_mb(proc.pid)
             print(f"server RSS after warm-up: {before:.0f} MB")
-            print(f"{'learners':>8} {'answers':>8} {'answers/s':>10} {'p50 ms':>8} {'p95 ms':>8} {'errors':>7}")
+            print(f"{'learners':>8} {'answers':>8} {'answers/s':>10} {'p50 ms':>8} {'p95 ms':>8} "
+                  f"{'cards':>6} {'card p50':>9} {'card p95':>9} {'errors':>7}")
             total = 0
             for n in args.learners:
                 r = run(url, n, args.questions)
                 total += r["answers"]
                 print(f"{n:>8} {r['answers']:>8} {r['throughput']:>10.1f} {r['p50_ms']:>8.0f} "
-                      f"{r['p95_ms']:>8.0f} {len(r['errors']):>7}")
+                      f"{r['p95_ms']:>8.0f} {r['quiz_cards']:>6} {r['quiz_p50_ms']:>9.0f} "
+                      f"{r['quiz_p95_ms']:>9.0f} {len(r['errors']):>7}")
                 for e in r["errors"][:5]:
                     print(f"    {e}")
             after = rss_mb(proc.pid)

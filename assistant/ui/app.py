@@ -36,6 +36,28 @@ def _register_api(runtime: Runtime) -> None:
 
     gr.api(ask, api_name="ask")
 
+    def quiz(n: int = 5, request: gr.Request = None) -> dict:
+        """Up to n quiz items for the signed-in learner, as `python -m assistant quiz --json`."""
+        session = runtime.quiz.session(_learner(request), max(1, min(n, 50)))
+        return {"items": [item.to_dict() for item in session.items]}
+
+    def quiz_answer(item_id: str, answer: str, rating: int = 3, request: gr.Request = None) -> dict:
+        """Check an answer and record the review (rating 1-4) for the signed-in learner."""
+        item = runtime.quiz.item(item_id)
+        if item is None:
+            return {"error": "No such question; start a new quiz."}
+        verdict = runtime.quiz.check(item, answer)
+        runtime.quiz.record(_learner(request), item, min(4, max(1, rating)), verdict)
+        return {"correct": verdict.correct, "expected": verdict.expected}
+
+    gr.api(quiz, api_name="quiz")
+    gr.api(quiz_answer, api_name="quiz_answer")
+
+
+def _learner(request: gr.Request | None) -> str:
+    # The login name when logins are on; progress is never chosen by what a client sends.
+    return (request.username if request is not None and request.username else None) or "local"
+
 
 def launch(runtime: Runtime, users: dict[str, str] | None = None) -> None:
     from ..auth import checker

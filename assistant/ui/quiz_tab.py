@@ -11,7 +11,6 @@ import time
 import gradio as gr
 
 from ..errors import AssistantError
-from ..quiz import Quiz
 from ..review import RATINGS
 from .quiz_view import (  # noqa: F401  (re-exported: the tab's behaviour, tested as functions)
     MODES, View, answer, learner_of, overrule, progress, rate, render_message, start,
@@ -63,7 +62,7 @@ def build_quiz_tab(runtime, open_source, tabs=None) -> None:
     """The Quiz tab's contents, inside the caller's `with gr.Tab("Quiz")`. "Open in sources" sets
     `open_source` to the passage's chunk id (+ '#nonce') and, given the app's `tabs`, selects the
     tab with id "sources"."""
-    quiz = Quiz(runtime)
+    quiz = runtime.quiz
     try:
         choices = quiz.topics()
     except AssistantError:
