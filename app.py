@@ -16,13 +16,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--port", type=int, help="port (default 7860, or $ASSISTANT_PORT)")
     args = parser.parse_args(argv)
 
-    settings = Settings.from_env(data_dir=args.db, knowledge_dir=args.knowledge,
-                                 host=args.host, port=args.port)
     from assistant.auth import load_users, require_login_when_shared
     from assistant.errors import AssistantError
     from assistant.runtime import Runtime
 
     try:
+        settings = Settings.from_env(data_dir=args.db, knowledge_dir=args.knowledge,
+                                     host=args.host, port=args.port)
         users = load_users(settings.users_file, settings.users)
         require_login_when_shared(settings.host, users)
         runtime = Runtime(settings)

@@ -24,7 +24,11 @@ def main(argv: list[str] | None = None) -> int:
 
     from assistant.runtime import Runtime
 
-    settings = Settings.from_env(knowledge_dir=args.knowledge, data_dir=args.db)
+    try:
+        settings = Settings.from_env(knowledge_dir=args.knowledge, data_dir=args.db)
+    except AssistantError as exc:
+        print(str(exc), file=sys.stderr)
+        return 2
     if not settings.knowledge_dir.is_dir():
         print(f"The notes folder {settings.knowledge_dir} does not exist; create it or pass --knowledge.",
               file=sys.stderr)

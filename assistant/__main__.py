@@ -128,8 +128,8 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     from .runtime import Runtime
 
-    runtime = Runtime(Settings.from_env(data_dir=args.db, knowledge_dir=args.knowledge))
     try:
+        runtime = Runtime(Settings.from_env(data_dir=args.db, knowledge_dir=args.knowledge))
         return args.func(runtime, args)
     except AssistantError as exc:
         print(str(exc), file=sys.stderr)

@@ -6,6 +6,8 @@ import os
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from .errors import AssistantError
+
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -54,34 +56,18 @@ class Settings:
 
     @classmethod
     def from_env(cls, environ: dict | None = None, **overrides) -> "Settings":
+        """Settings from the environment (or `environ`), then non-None `overrides` (CLI flags)."""
         env = os.environ if environ is None else environ
         values: dict = {}
-        if env.get("ASSISTANT_KNOWLEDGE_DIR"):
-            values["knowledge_dir"] = Path(env["ASSISTANT_KNOWLEDGE_DIR"])
-        if env.get("ASSISTANT_DATA_DIR"):
-            values["data_dir"] = Path(env["ASSISTANT_DATA_DIR"])
-        if env.get("CHROMA_HOST"):
-            values["chroma_host"] = env["CHROMA_HOST"]
-        if env.get("CHROMA_PORT"):
-            values["chroma_port"] = int(env["CHROMA_PORT"])
-        if env.get("ASSISTANT_COLLECTION"):
-            values["collection"] = env["ASSISTANT_COLLECTION"]
-        if env.get("OPENAI_API_KEY"):
-            values["openai_api_key"] = env["OPENAI_API_KEY"]
-        if env.get("OPENAI_BASE_URL"):
-            values["openai_base_url"] = env["OPENAI_BASE_URL"]
-        if env.get("ASSISTANT_MODEL"):
-            values["llm_model"] = env["ASSISTANT_MODEL"]
-        if env.get("ASSISTANT_LLM_TIMEOUT"):
-            values["llm_timeout"] = float(env["ASSISTANT_LLM_TIMEOUT"])
-        if env.get("ASSISTANT_HOST"):
-            values["host"] = env["ASSISTANT_HOST"]
-        if env.get("ASSISTANT_PORT"):
-            values["port"] = int(env["ASSISTANT_PORT"])
-        if env.get("ASSISTANT_USERS_FILE"):
-            values["users_file"] = Path(env["ASSISTANT_USERS_FILE"])
-        if env.get("ASSISTANT_USERS"):
-            values["users"] = env["ASSISTANT_USERS"]
+        for name, (field, parse) in _ENVIRONMENT.items():
+            if env.get(name):
+                try:
+                    values[field] = parse(env[name])
+                except ValueError:
+                    raise AssistantError(
+                        f"{name} must be a {'number' if parse in (int, float) else 'value'}, "
+                        f"not {env[name]!r}; fix or unset it."
+                    ) from None
         values.update({k: v for k, v in overrides.items() if v is not None})
         for key in ("knowledge_dir", "data_dir"):
             values[key] = Path(values.get(key, getattr(cls, key))).expanduser()
@@ -89,3 +75,21 @@ class Settings:
 
     def with_(self, **changes) -> "Settings":
         return replace(self, **{k: v for k, v in changes.items() if v is not None})
+
+
+# Environment variable -> (Settings field, parser). Documented in the README's configuration table.
+_ENVIRONMENT = {
+    "ASSISTANT_KNOWLEDGE_DIR": ("knowledge_dir", Path),
+    "ASSISTANT_DATA_DIR": ("data_dir", Path),
+    "CHROMA_HOST": ("chroma_host", str),
+    "CHROMA_PORT": ("chroma_port", int),
+    "ASSISTANT_COLLECTION": ("collection", str),
+    "OPENAI_API_KEY": ("openai_api_key", str),
+    "OPENAI_BASE_URL": ("openai_base_url", str),
+    "ASSISTANT_MODEL": ("llm_model", str),
+    "ASSISTANT_LLM_TIMEOUT": ("llm_timeout", float),
+    "ASSISTANT_HOST": ("host", str),
+    "ASSISTANT_PORT": ("port", int),
+    "ASSISTANT_USERS_FILE": ("users_file", Path),
+    "ASSISTANT_USERS": ("users", str),
+}

@@ -205,30 +205,3 @@ def _summary(quiz: Quiz, learner: str, right: int, answered: int) -> int:
     print(f"\nDone: {right} of {answered} remembered. {counts['due_today']} due later today, "
           f"{counts['new_today']} new questions left today.")
     return 0
-
-
-def main(argv: list[str] | None = None) -> int:
-    """Standalone entry (`python -m assistant.quiz_cli`), the same as `python -m assistant quiz`."""
-    from .config import Settings
-    from .errors import AssistantError
-    from .runtime import Runtime
-
-    parser = argparse.ArgumentParser(prog="python -m assistant")
-    common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--db", help="data directory (default: data/, or $ASSISTANT_DATA_DIR)")
-    common.add_argument("--knowledge", help="notes folder (default: knowledge/)")
-    common.add_argument("--json", action="store_true", help="machine-readable output")
-    register(parser.add_subparsers(dest="command", required=True), common)
-    args = parser.parse_args(["quiz", *(sys.argv[1:] if argv is None else argv)])
-    runtime = Runtime(Settings.from_env(data_dir=args.db, knowledge_dir=args.knowledge))
-    try:
-        return args.func(runtime, args)
-    except AssistantError as exc:
-        print(str(exc), file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        return 130
-
-
-if __name__ == "__main__":
-    sys.exit(main())

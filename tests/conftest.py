@@ -80,3 +80,5 @@ def seed(tmp_path_factory, embedder):
 # Browser fixtures live in tests/browser.py; imported here once so the session-wide Playwright
 # instance is shared by every browser test module (two instances in one process cannot coexist).
 from browser import app_notes, app_server, browser, page  # noqa: E402,F401
+# One real llama.cpp server for the whole session (tests/llm_server.py), shared the same way.
+from llm_server import llm_server  # noqa: E402,F401

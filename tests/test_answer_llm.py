@@ -3,13 +3,11 @@
 import re
 import socket
 
-import httpx2
 import pytest
 
 from assistant.answer import Answerer
 from assistant.config import Settings
 from assistant.llm import LLM
-from llm_server import llm_server  # noqa: F401  (the fixture)
 from test_llm import Scripted, chunk, completion, error, sse, sse_reply
 
 LINKEDIN = "4 MORE months"

@@ -11,7 +11,6 @@ import traceback
 
 import httpx2
 import pytest
-from llm_server import llm_server  # noqa: F401  (session fixture: a real server on loopback)
 
 from assistant.config import Settings
 from assistant.errors import LLMError

@@ -11,7 +11,6 @@ import shutil
 import pytest
 
 from conftest import ROOT, run_cli
-from llm_server import llm_server  # noqa: F401,F811  (the fixture)
 
 from assistant.config import Settings
 from assistant.errors import LLMError
@@ -43,20 +42,7 @@ def items(seed):
     return OfflineGenerator(seed.store.all_chunks()).generate_all()
 
 
-def _quiz_cmd() -> list[str]:
-    """`-m assistant quiz` once the subcommand is wired, the module's own entry until then."""
-    import contextlib
-    import io
-
-    from assistant.__main__ import build_parser
-
-    try:
-        with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
-            build_parser().parse_args(["quiz", "--help"])
-    except SystemExit as exc:
-        if exc.code == 0:
-            return ["-m", "assistant", "quiz"]
-    return ["-m", "assistant.quiz_cli"]
+QUIZ_CMD = ["-m", "assistant", "quiz"]
 
 
 # --- offline generation on the seed notes ----------------------------------------------------
@@ -296,7 +282,7 @@ def test_topics_are_notes_and_sections(seed):
 
 def test_json_contract(seed):
     db, kn = seed.settings.data_dir, seed.settings.knowledge_dir
-    result = run_cli(*_quiz_cmd(), "--n", "4", "--json", "--db", str(db), "--knowledge", str(kn))
+    result = run_cli(*QUIZ_CMD, "--n", "4", "--json", "--db", str(db), "--knowledge", str(kn))
     assert result.returncode == 0, result.stderr
     payload = json.loads(result.stdout)  # exactly one JSON object on stdout
     assert list(payload) == ["items"] and len(payload["items"]) == 4
@@ -313,13 +299,13 @@ def test_json_contract(seed):
 
 def test_json_topic_filter_and_unknown_topic(seed):
     db, kn = seed.settings.data_dir, seed.settings.knowledge_dir
-    result = run_cli(*_quiz_cmd(), "--n", "3", "--json", "--db", str(db), "--knowledge", str(kn),
+    result = run_cli(*QUIZ_CMD, "--n", "3", "--json", "--db", str(db), "--knowledge", str(kn),
                      "--topic", "Last Mile")
     assert result.returncode == 0, result.stderr
     items = json.loads(result.stdout)["items"]
     assert items and all("Last Mile" in i["source"]["heading"] for i in items)
 
-    result = run_cli(*_quiz_cmd(), "--json", "--db", str(db), "--knowledge", str(kn),
+    result = run_cli(*QUIZ_CMD, "--json", "--db", str(db), "--knowledge", str(kn),
                      "--topic", "quantum knitting")
     assert result.returncode == 2
     assert "quantum knitting" in result.stderr and "Traceback" not in result.stderr

@@ -144,26 +144,14 @@ def test_progress_survives_a_restart(seed):
         assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
 
 
-def _quiz_cmd() -> list[str]:
-    import contextlib
-    import io
-
-    from assistant.__main__ import build_parser
-
-    try:
-        with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
-            build_parser().parse_args(["quiz", "--help"])
-    except SystemExit as exc:
-        if exc.code == 0:
-            return ["-m", "assistant", "quiz"]
-    return ["-m", "assistant.quiz_cli"]
+QUIZ_CMD = ["-m", "assistant", "quiz"]
 
 
 def test_killed_quiz_keeps_every_rated_answer(seed):
     """SIGKILL between reviews: the two rated answers survive, the one in flight is lost."""
     data, notes = seed.settings.data_dir, seed.settings.knowledge_dir
     proc = subprocess.Popen(
-        [sys.executable, *_quiz_cmd(), "--n", "5", "--db", str(data), "--knowledge", str(notes),
+        [sys.executable, *QUIZ_CMD, "--n", "5", "--db", str(data), "--knowledge", str(notes),
          "--learner", "crash"],
         cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         env={**os.environ, "PYTHONUNBUFFERED": "1"},
