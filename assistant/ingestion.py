@@ -1,9 +1,11 @@
 """Incremental, crash-safe indexing of the knowledge folder.
 
-A file is the unit of work. Its new chunks are embedded and written first, then its stale chunks
-are deleted, and only then is its manifest record written: that record is the commit point. A run
-killed anywhere leaves every file either at its old version, its new version, or (between the two
-writes) briefly both, all searchable; the next run sees the manifest disagree and finishes the job.
+Files are written in groups of a few hundred chunks. A group's new chunks are embedded and written
+first, then its stale chunks are deleted, and only then are its files' manifest records written:
+those records are the commit point. A run killed anywhere leaves every file either at its old
+version, its new version, or (between the two writes) briefly both, all searchable; the next run
+sees the manifest disagree and finishes the job. A handful of store calls per group, not per file,
+keeps the pipeline's cost small next to embedding.
 """
 
 from __future__ import annotations
@@ -127,22 +129,30 @@ class Indexer:
         on_disk = {rel for rel, _ in files}
 
         # Deleted files leave the index.
-        for rel in sorted(set(manifest) - on_disk):
-            ids = self.store.ids_for_source(rel)
+        deleted = sorted(set(manifest) - on_disk)
+        for rel, ids in self.store.ids_for_sources(deleted).items():
             self.store.delete(sorted(ids))
             self.store.unmark_file(rel)
             report.removed += len(ids)
             report.changed_files.append(rel)
 
         pending: list[_Pending] = []
+        touched: list[FileRecord] = []
         for rel, path in files:
             try:
-                item = self._prepare(rel, path, manifest.get(rel), report)
+                item = self._prepare(rel, path, manifest.get(rel), report, touched)
             except Unreadable as exc:
                 self._skip_unreadable(rel, str(exc), manifest.get(rel), report)
                 continue
             if item is not None:
                 pending.append(item)
+        # Mark new files as started, so that if this run dies and a file is then deleted, the next
+        # run still knows to remove the chunks already written for it. One call for all of them.
+        self.store.mark_files(touched + [FileRecord(p.rel, "", 0.0, 0, 0, 0.0)
+                                         for p in pending if not p.known])
+        existing = self.store.ids_for_sources([p.rel for p in pending])
+        for p in pending:
+            p.existing = existing[p.rel]
 
         total = sum(len(p.new) for p in pending)
         done = 0
@@ -155,8 +165,8 @@ class Indexer:
         report.chunks = self.store.count()
         return report
 
-    def _prepare(self, rel: str, path: Path, record: FileRecord | None,
-                 report: IngestReport) -> _Pending | None:
+    def _prepare(self, rel: str, path: Path, record: FileRecord | None, report: IngestReport,
+                 touched: list[FileRecord]) -> _Pending | None:
         """Decide whether a file changed; if so, load and chunk it. None means unchanged."""
         try:
             stat = path.stat()
@@ -171,20 +181,15 @@ class Indexer:
             raise Unreadable(f"cannot be read ({exc.strerror})") from None
         if record and record.sha256 == sha:
             # Touched but not changed: remember the new mtime so the next run takes the fast path.
-            self.store.mark_file(FileRecord(rel, sha, stat.st_mtime, stat.st_size, record.chunks,
-                                            record.indexed_at))
+            touched.append(FileRecord(rel, sha, stat.st_mtime, stat.st_size, record.chunks,
+                                      record.indexed_at))
             report.unchanged += record.chunks
             return None
         document = load(path, rel)
         chunks = self.chunker.chunk(rel, document.sections)
         if not chunks:
             raise Unreadable("no text to index")
-        if record is None:
-            # Mark the file as started, so that if this run dies and the file is then deleted,
-            # the next run still knows to remove the chunks already written for it.
-            self.store.mark_file(FileRecord(rel, "", 0.0, 0, 0, 0.0))
-        return _Pending(rel, sha, stat.st_mtime, stat.st_size, chunks,
-                        self.store.ids_for_source(rel), known=record is not None)
+        return _Pending(rel, sha, stat.st_mtime, stat.st_size, chunks, set(), known=record is not None)
 
     def _skip_unreadable(self, rel: str, reason: str, record: FileRecord | None,
                          report: IngestReport) -> None:
@@ -202,37 +207,38 @@ class Indexer:
 
     def _commit(self, group: list[_Pending], report: IngestReport, done: int, total: int,
                 progress: Progress | None) -> int:
-        new = [(p, c) for p in group for c in p.new]
+        """Embed and write a group of files with a handful of store calls, then mark them done."""
+        fresh = [(p, c) for p in group for c in p.new]
         vectors = []
-        for i in range(0, len(new), _EMBED_BATCH):
-            batch = [c.embedding_text() for _, c in new[i : i + _EMBED_BATCH]]
+        for i in range(0, len(fresh), _EMBED_BATCH):
+            batch = [c.embedding_text() for _, c in fresh[i : i + _EMBED_BATCH]]
             vectors.extend(self.embedder.embed(batch))
             done += len(batch)
             if progress:
                 progress(done, total)
-        position = 0
+        kept = [(p, c) for p in group for c in p.chunks if c.id in p.existing]
+        gone = sorted(cid for p in group for cid in p.existing - {c.id for c in p.chunks})
+        if fresh:
+            self.store.upsert([c for _, c in fresh], vectors, [p.sha256 for p, _ in fresh])
+        if kept:
+            self.store.update_metadata([c for _, c in kept], [p.sha256 for p, _ in kept])
+        if gone:
+            self.store.delete(gone)
+        now = time.time()
+        self.store.mark_files([FileRecord(p.rel, p.sha256, p.mtime, p.size, len(p.chunks), now)
+                               for p in group])
         for p in group:
-            fresh = p.new
-            kept = [c for c in p.chunks if c.id in p.existing]
-            gone = p.existing - {c.id for c in p.chunks}
-            if fresh:
-                self.store.upsert(fresh, vectors[position : position + len(fresh)], p.sha256)
-                position += len(fresh)
-            if kept:
-                self.store.update_metadata(kept, p.sha256)
-            if gone:
-                self.store.delete(sorted(gone))
-            self.store.mark_file(FileRecord(p.rel, p.sha256, p.mtime, p.size, len(p.chunks),
-                                            time.time()))
+            n_fresh = len(p.new)
+            n_gone = len(p.existing - {c.id for c in p.chunks})
             if p.known:
-                paired = min(len(fresh), len(gone))
+                paired = min(n_fresh, n_gone)
                 report.updated += paired
-                report.added += len(fresh) - paired
-                report.removed += len(gone) - paired
+                report.added += n_fresh - paired
+                report.removed += n_gone - paired
             else:
-                report.added += len(fresh)
-                report.removed += len(gone)  # leftovers of an interrupted first run
-            report.unchanged += len(kept)
+                report.added += n_fresh
+                report.removed += n_gone  # leftovers of an interrupted first run
+            report.unchanged += len(p.chunks) - n_fresh
             report.changed_files.append(p.rel)
         return done
 

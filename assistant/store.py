@@ -139,7 +139,8 @@ class VectorStore:
     def count(self) -> int:
         return self._guard(self._chunks.count)
 
-    def upsert(self, chunks: list[Chunk], vectors: np.ndarray, file_hash: str) -> None:
+    def upsert(self, chunks: list[Chunk], vectors: np.ndarray, file_hashes: list[str]) -> None:
+        """Write chunks with their vectors; `file_hashes[i]` is the hash of chunk i's file."""
         for i in range(0, len(chunks), _BATCH):
             part = chunks[i : i + _BATCH]
             self._guard(
@@ -147,17 +148,17 @@ class VectorStore:
                 ids=[c.id for c in part],
                 embeddings=np.asarray(vectors[i : i + _BATCH], dtype=np.float32),
                 documents=[c.text for c in part],
-                metadatas=[_chunk_metadata(c, file_hash) for c in part],
+                metadatas=[_chunk_metadata(c, h) for c, h in zip(part, file_hashes[i : i + _BATCH])],
             )
 
-    def update_metadata(self, chunks: list[Chunk], file_hash: str) -> None:
+    def update_metadata(self, chunks: list[Chunk], file_hashes: list[str]) -> None:
         """Move unchanged chunks to their new position without re-embedding them."""
         for i in range(0, len(chunks), _BATCH):
             part = chunks[i : i + _BATCH]
             self._guard(
                 self._chunks.update,
                 ids=[c.id for c in part],
-                metadatas=[_chunk_metadata(c, file_hash) for c in part],
+                metadatas=[_chunk_metadata(c, h) for c, h in zip(part, file_hashes[i : i + _BATCH])],
             )
 
     def delete(self, ids: list[str]) -> None:
@@ -165,8 +166,17 @@ class VectorStore:
             self._guard(self._chunks.delete, ids=ids[i : i + _BATCH])
 
     def ids_for_source(self, source: str) -> set[str]:
-        got = self._guard(self._chunks.get, where={"source": source}, include=[])
-        return set(got["ids"])
+        return self.ids_for_sources([source])[source]
+
+    def ids_for_sources(self, sources: list[str]) -> dict[str, set[str]]:
+        """Chunk ids per source file, in a few calls however many files there are."""
+        found: dict[str, set[str]] = {s: set() for s in sources}
+        for i in range(0, len(sources), 500):
+            part = sources[i : i + 500]
+            got = self._guard(self._chunks.get, where={"source": {"$in": part}}, include=["metadatas"])
+            for cid, meta in zip(got["ids"], got["metadatas"]):
+                found[meta["source"]].add(cid)
+        return found
 
     def all_chunks(self) -> list[Chunk]:
         """Every chunk, in pages, for the keyword index and the source browser."""
@@ -243,14 +253,16 @@ class VectorStore:
             for meta in got["metadatas"]
         }
 
-    def mark_file(self, record: FileRecord) -> None:
-        """Written only after all of a file's chunks are in: the commit point of that file."""
-        self._guard(
-            self._files.upsert,
-            ids=[record.path],
-            embeddings=[[1.0]],  # the manifest is looked up by id, never searched
-            metadatas=[record.__dict__],
-        )
+    def mark_files(self, records: list[FileRecord]) -> None:
+        """Written only after all of the files' chunks are in: their commit point."""
+        for i in range(0, len(records), _BATCH):
+            part = records[i : i + _BATCH]
+            self._guard(
+                self._files.upsert,
+                ids=[r.path for r in part],
+                embeddings=[[1.0]] * len(part),  # the manifest is looked up by id, never searched
+                metadatas=[r.__dict__ for r in part],
+            )
 
     def unmark_file(self, path: str) -> None:
         self._guard(self._files.delete, ids=[path])
