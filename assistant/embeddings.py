@@ -16,7 +16,9 @@ from . import config  # noqa: F401  (sets the offline guard before transformers 
 MAX_TOKENS = 256
 DIMENSIONS = 384
 _SMALL_BATCH = 16
-_BULK_THREADS = min(2, os.cpu_count() or 1)
+# One core is left to the app and the OS: on this 2-core machine bulk ingest ran 1.3x faster on
+# one thread than on two (benchmarks/ingest_speed.py); on a laptop with more cores, more threads.
+_BULK_THREADS = max(1, (os.cpu_count() or 2) - 1)
 
 
 class Embedder:
