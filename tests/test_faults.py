@@ -38,3 +38,32 @@ def test_a_read_only_data_folder_gives_one_sentence(tmp_path, notes):
         result = run_cli("-m", "assistant", "search", "attention", "--db", str(disk / "data"))
     assert result.returncode == 2
     assert "writable" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_killing_the_app_mid_answer_loses_nothing(seed):
+    """SIGKILL while a chat is answering: the index and the quiz progress still open and work."""
+    import json
+    import signal
+    import sys
+    import time
+
+    from conftest import ROOT
+
+    db = str(seed.settings.data_dir)
+    notes = str(seed.settings.knowledge_dir)
+    rated = run_cli("-m", "assistant", "quiz", "--n", "1", "--db", db, "--knowledge", notes,
+                    input="no idea\n3\n")
+    assert rated.returncode == 0, rated.stderr
+    chat = subprocess.Popen([sys.executable, "-m", "assistant", "chat", "--db", db, "--knowledge", notes],
+                            cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    chat.stdin.write("What is the last mile challenge?\n")
+    chat.stdin.flush()
+    time.sleep(3)  # loading the model and answering
+    chat.send_signal(signal.SIGKILL)
+    chat.wait()
+
+    search = run_cli("-m", "assistant", "search", "LinkedIn months", "--json", "--db", db)
+    assert json.loads(search.stdout)["hits"][0]["heading"].endswith("The Last Mile Challenge: Demo vs. Product")
+    progress = run_cli("-m", "assistant", "quiz", "--progress", "--json", "--db", db, "--knowledge", notes)
+    assert progress.returncode == 0, progress.stderr
+    assert json.loads(progress.stdout)["counts"]["reviewed_today"] == 1  # the review before the kill
