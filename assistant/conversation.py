@@ -80,5 +80,7 @@ def llm_search_query(llm, question: str, history: list[dict]) -> str:
     rewritten = rewritten.splitlines()[0].strip() if rewritten else ""
     if not rewritten or len(rewritten) > 4 * len(question) + 200:
         return offline_search_query(question, history)
-    # Small models sometimes drop the topic; keep the heuristic's context as a safety net.
-    return f"{rewritten} {offline_search_query(question, history)}" if looks_like_followup(question) else rewritten
+    # Small models sometimes drop the topic ("LinkedIn") while rewriting; the question's own words,
+    # with the heuristic's context, are kept beside the rewrite as a safety net.
+    fallback = offline_search_query(question, history)
+    return rewritten if rewritten.lower() == fallback.lower() else f"{rewritten} {fallback}"
