@@ -56,6 +56,12 @@ if (!window.__quizKeys) {
 """
 
 
+def _counts_axis(frame, column: str) -> list[int]:
+    """A whole-number axis from 0 that shows an empty chart as empty, not as '0.000000'."""
+    top = int(frame[column].max()) if len(frame) else 0
+    return [0, max(5, top + 1)]
+
+
 # --- Gradio wiring --------------------------------------------------------------------------
 
 def build_quiz_tab(runtime, open_source, tabs=None) -> None:
@@ -165,8 +171,8 @@ def build_quiz_tab(runtime, open_source, tabs=None) -> None:
         summary_md, mastery_df, reviews_df, forecast_df = progress(quiz, learner_of(request))
         return (summary_md,
                 gr.update(value=mastery_df, height=90 + 34 * max(1, len(mastery_df))),
-                gr.update(value=reviews_df, sort=list(reviews_df["day"])),
-                gr.update(value=forecast_df, sort=list(forecast_df["day"])))
+                gr.update(value=reviews_df, sort=list(reviews_df["day"]), y_lim=_counts_axis(reviews_df, "reviews")),
+                gr.update(value=forecast_df, sort=list(forecast_df["day"]), y_lim=_counts_axis(forecast_df, "due")))
 
     def on_topics_focus():
         try:
