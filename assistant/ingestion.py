@@ -46,7 +46,18 @@ class _Pending:
 
     @property
     def new(self) -> list[Chunk]:
+        """Chunks to embed: not in the index yet."""
         return [c for c in self.chunks if c.id not in self.existing]
+
+    @property
+    def kept(self) -> list[Chunk]:
+        """Chunks already in the index: only their position may need updating."""
+        return [c for c in self.chunks if c.id in self.existing]
+
+    @property
+    def gone(self) -> set[str]:
+        """Ids in the index that the file no longer has."""
+        return self.existing - {c.id for c in self.chunks}
 
 
 def scan(root: Path) -> tuple[list[tuple[str, Path]], list[Skipped]]:
@@ -216,8 +227,8 @@ class Indexer:
             done += len(batch)
             if progress:
                 progress(done, total)
-        kept = [(p, c) for p in group for c in p.chunks if c.id in p.existing]
-        gone = sorted(cid for p in group for cid in p.existing - {c.id for c in p.chunks})
+        kept = [(p, c) for p in group for c in p.kept]
+        gone = sorted(cid for p in group for cid in p.gone)
         if fresh:
             self.store.upsert([c for _, c in fresh], vectors, [p.sha256 for p, _ in fresh])
         if kept:
@@ -228,8 +239,7 @@ class Indexer:
         self.store.mark_files([FileRecord(p.rel, p.sha256, p.mtime, p.size, len(p.chunks), now)
                                for p in group])
         for p in group:
-            n_fresh = len(p.new)
-            n_gone = len(p.existing - {c.id for c in p.chunks})
+            n_fresh, n_gone = len(p.new), len(p.gone)
             if p.known:
                 paired = min(n_fresh, n_gone)
                 report.updated += paired

@@ -24,7 +24,6 @@ import os
 import random
 import re
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -32,6 +31,7 @@ import urllib.request
 from pathlib import Path
 
 import numpy as np
+from load import free_port  # a sibling script: benchmarks/ is on sys.path when run directly
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -93,12 +93,6 @@ def generate(n: int, distinct: int, embedder, rng: random.Random):
         start = rng.randrange(max(1, len(tokens) - 8))
         queries.append(" ".join(tokens[start : start + rng.randint(3, 8)]))
     return chunks, vectors, queries, distinct / embed_s
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def start_server(path: Path, port: int) -> subprocess.Popen:

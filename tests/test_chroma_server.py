@@ -1,7 +1,6 @@
 """The same code against a real `chroma run` server on loopback instead of the embedded store."""
 
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -11,15 +10,10 @@ from pathlib import Path
 import pytest
 
 from assistant.errors import StoreUnavailable
+from browser import free_port
 from assistant.runtime import Runtime
 
 CHROMA = Path(sys.executable).with_name("chroma")
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _start(path: Path, port: int) -> subprocess.Popen:
@@ -42,7 +36,7 @@ def _start(path: Path, port: int) -> subprocess.Popen:
 def server(tmp_path):
     if not CHROMA.exists() and not shutil.which("chroma"):
         pytest.fail("the chroma command is missing; install requirements.txt")
-    port = _free_port()
+    port = free_port()
     proc = _start(tmp_path / "server-data", port)
     yield {"port": port, "path": tmp_path / "server-data", "proc": proc}
     proc.kill()
