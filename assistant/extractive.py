@@ -44,7 +44,11 @@ class Unit:
 
     @property
     def is_lead_in(self) -> bool:
-        return self.display.rstrip("*").rstrip().endswith(":")
+        """A line that introduces the items under it: "Three risk levels:" or a bold title line
+        ("**Prompt Engineering is now a thing**"), which notes use as a small heading."""
+        text = self.display
+        bold_title = text.startswith("**") and text.endswith("**") and text.count("**") == 2
+        return text.rstrip("*").rstrip().endswith(":") or bold_title
 
 
 def split_units(chunk: Chunk) -> list[Unit]:
@@ -109,6 +113,26 @@ def terms(text: str) -> set[str]:
     return set(_stemmer.stemWords(content_words(text)))
 
 
+_NUMBER = r"\d|\b(?:one|two|three|four|five|six|seven|eight|nine|ten|dozen|hundred|thousand|million|billion)\b"
+_DURATION = (r"\b(?:ms|milliseconds?|seconds?|minutes?|hours?|days?|nights?|weeks?|weekends?|months?"
+             r"|years?|decades?)\b")
+_REASON = r"\b(?:because|since|so that|due to|reasons?|why|matters)\b"
+# What a question asks for, and what a sentence that answers it contains: the answer types of
+# classic question answering (Moldovan et al. 2000), kept to the few that are reliable by pattern.
+_ANSWER_TYPES = [
+    (re.compile(r"\bhow (?:long|fast|quickly|soon|often)\b|\bhow much (?:time|longer)\b", re.I),
+     re.compile(_DURATION, re.I)),
+    (re.compile(r"\bhow (?:many|much)\b|\bwhat (?:percentage|share|fraction|number)\b", re.I),
+     re.compile(_NUMBER, re.I)),
+    (re.compile(r"\bwhy\b|\bwhat (?:for|reason)\b", re.I), re.compile(_REASON, re.I)),
+]
+
+
+def answer_cues(question: str) -> list[re.Pattern]:
+    """Patterns a sentence answering `question` is likely to contain (a number, a duration, a reason)."""
+    return [answer for asks, answer in _ANSWER_TYPES if asks.search(question)]
+
+
 @dataclass(frozen=True)
 class Selection:
     """The chosen units in reading order, grouped by the hit they come from."""
@@ -143,11 +167,12 @@ class SentencePicker:
         return units, vectors
 
     def pick(self, question: str, hits: list[Hit], max_groups: int = 3,
-             relative: float = 0.8) -> Selection:
+             relative: float = 0.8, other_passage: float = 0.9, cue_weight: float = 0.05) -> Selection:
         if not hits:
             return Selection([], 0.0)
         q_vec = self.embedder.embed_one(question)
         q_terms = terms(question)
+        cues = answer_cues(question)
         scored: list[tuple[float, int, Unit]] = []
         for rank, hit in enumerate(hits):
             units, vectors = self._units(hit.chunk)
@@ -156,9 +181,12 @@ class SentencePicker:
             sims = vectors @ q_vec
             for unit, sim in zip(units, sims):
                 overlap = len(q_terms & terms(unit.display)) / len(q_terms) if q_terms else 0.0
-                # Meaning counts most; shared terms break ties between near paraphrases; a
-                # better-ranked passage wins a close call.
-                score = 0.6 * float(sim) + 0.3 * overlap + 0.1 / (1 + rank)
+                # The sentence's meaning, and the meaning of its whole passage (which carries
+                # the heading: the topic a sentence alone often leaves implicit); shared terms
+                # break ties between near paraphrases.
+                score = 0.5 * float(sim) + 0.4 * (hit.similarity or 0.0) + 0.1 * overlap
+                if any(cue.search(unit.display) for cue in cues):
+                    score += cue_weight  # "how long?" wants a duration, "why?" a reason
                 if _ends_with_colon(unit) and len(unit.display) < 40:
                     score -= 0.05  # a bare "What stayed the same:" says little by itself
                 scored.append((score, rank, unit))
@@ -174,7 +202,7 @@ class SentencePicker:
             key = (unit.chunk.id, unit.index)
             if key in chosen:
                 continue
-            if unit.chunk.id != scored[0][2].chunk.id and score < best * 0.9:
+            if unit.chunk.id != scored[0][2].chunk.id and score < best * other_passage:
                 continue  # another passage must be nearly as good to be worth a second citation
             groups += 1
             for extra in _with_context(unit):

@@ -31,6 +31,12 @@ def assert_citations_consistent(answer):
          "Why AI Engineering Emerged"),
         ("In what order does AI engineering build product, data and model?", "Product → Data → Model",
          "The AI Engineering Stack"),
+        # "How fast?" wants a duration: the sentence with "a weekend", not the one about speed.
+        ("How fast can you get a prototype to a decent first level of quality?", "maybe a weekend",
+         "The Last Mile Challenge"),
+        # An item under a bold title line comes with its sibling items.
+        ("How important is it these days to be good at wording instructions for a model?",
+         "essential skill", "The AI Engineering Stack"),
     ],
 )
 def test_offline_answer_quotes_the_fact_and_cites_its_passage(seed, question, fact, heading):
