@@ -17,7 +17,8 @@ Printed:
 - refusal precision and recall (off-topic is the positive class);
 - the best dense similarity per question (max Hit.similarity over Answer.retrieved, i.e. what the
   refusal gate sees) for in-scope and off-topic questions, and the widest-margin threshold between
-  them beside assistant.answer.REFUSAL_SIMILARITY;
+  them beside assistant.answer.REFUSAL_SIMILARITY (the gate's first half: below it, a question is
+  still answered when one sentence scores at least SENTENCE_EVIDENCE);
 - warm offline latency p50/p95 (all questions once to warm, then a timed second pass);
 - with OPENAI_API_KEY and/or OPENAI_BASE_URL set, the same figures in LLM mode plus time to first
   token p50/p95 (otherwise it says LLM mode was not measured);
@@ -44,7 +45,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from assistant.answer import REFUSAL_SIMILARITY, Answerer  # noqa: E402
+from assistant.answer import REFUSAL_SIMILARITY, SENTENCE_EVIDENCE, Answerer  # noqa: E402
 from assistant.config import Settings  # noqa: E402
 from assistant.llm import make_llm  # noqa: E402
 from assistant.runtime import Runtime  # noqa: E402
@@ -369,7 +370,8 @@ def report(figures: dict, failures: list[dict]) -> None:
     sep = (f"separable, gap {bt['gap']:.3f}" if bt["separable"]
            else f"NOT separable: overlap {-bt['gap']:.3f}, {bt['errors']} question(s) on the wrong side at best")
     say(f"    widest-margin threshold {bt['threshold']:.3f} (margin {bt['margin']:.3f}; {sep}); "
-        f"shipped REFUSAL_SIMILARITY = {sim['shipped_threshold']}")
+        f"shipped REFUSAL_SIMILARITY = {sim['shipped_threshold']}, below which a question is still "
+        f"answered when one sentence scores >= SENTENCE_EVIDENCE = {SENTENCE_EVIDENCE}")
 
     say(f"\n  failures ({len(failures)}):" if failures else "\n  failures: none")
     for fail in failures:
