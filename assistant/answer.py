@@ -118,10 +118,11 @@ class Answerer:
         alt = self.retriever.search(combined, k=self.config.k)
         if has_anaphora(question):  # "Why do they go in that order?" can only mean the last topic
             return combined, _quoted_first(alt, history)
-        # "And what is the capital of France?" leans on nothing: its own terms are unknown to the
-        # notes and absent from what the combined search finds, so it is judged on its own.
-        unknown = self.retriever.unknown_terms(" ".join(content_words(question)))
-        if alt and (not unknown or terms(question) & terms(alt[0].chunk.embedding_text())):
+        # "And what is the capital of France?" leans on nothing the notes know: none of its own
+        # words occur in them, so it is judged on its own (and refused). "And the sound people?"
+        # shares a word with the notes and is read with the previous question.
+        known = [w for w in content_words(question) if not self.retriever.unknown_terms(w)]
+        if alt and known:
             return combined, alt
         return question, hits
 

@@ -137,3 +137,12 @@ def test_a_follow_up_without_pronouns_is_read_with_the_conversation_but_off_topi
     assert not third.refused and "Cost-effective scaling" in third.text
     for off_topic in ("And what is the capital of France?", "What is RLHF?"):
         assert seed.answerer.ask(off_topic, history).refused
+
+
+def test_an_elliptical_follow_up_is_read_with_the_previous_question(seed):
+    first = seed.answerer.ask("Before foundation models, what did computer vision research work on?")
+    assert "computer vision did only images" in first.text
+    history = [{"role": "user", "content": first.question}, {"role": "assistant", "content": first.text}]
+    # "sound" is not in the notes ("audio" is), "people" is: the question leans on the last one.
+    second = seed.answerer.ask("And the sound people?", history)
+    assert not second.refused and "audio models did only speech" in second.text
