@@ -15,6 +15,8 @@ Printed:
   carries a fact points to a passage containing that fact;
 - correct: not refused, fact present and cited correctly (the issue's target: all in-scope);
 - refusal precision and recall (off-topic is the positive class);
+- topic switches: each standalone question answered correctly is asked again after a question on
+  another section, and must stay correct (follow-up handling must not cling to the old topic);
 - the best dense similarity per question (max Hit.similarity over Answer.retrieved, i.e. what the
   refusal gate sees) for in-scope and off-topic questions, and the widest-margin threshold between
   them beside assistant.answer.REFUSAL_SIMILARITY (the gate's first half: below it, a question is
@@ -144,6 +146,24 @@ def run_pass(answerer: Answerer, questions: list[dict]) -> tuple[dict, dict, dic
         first[q["id"]] = ttft  # None: the answer did not stream (refused by the gate, offline, fallback)
         answers[q["id"]] = answer
     return answers, total, first
+
+
+def topic_switches(answerer: Answerer, questions: list[dict], answers: dict) -> dict:
+    """Each standalone in-scope question answered correctly on its own is asked again after a
+    question about another section: follow-up handling must not drag it back to the old topic."""
+    alone = [q for q in questions if not q.get("off_topic") and not q.get("follows")
+             and judge_in_scope(q, answers[q["id"]])["correct"]]
+    broken = []
+    for i, q in enumerate(alone):
+        other = next((o for o in alone[i + 1:] + alone[:i] if o["section"] != q["section"]), None)
+        if other is None:
+            continue
+        history = [{"role": "user", "content": other["question"]},
+                   {"role": "assistant", "content": answers[other["id"]].text}]
+        if not judge_in_scope(q, answerer.ask(q["question"], history))["correct"]:
+            broken.append(q["id"])
+    n = len(alone) - len(broken)
+    return {"n": n, "of": len(alone), "rate": round(n / len(alone), 3) if alone else None, "broken": broken}
 
 
 # --- judging ------------------------------------------------------------------------------------
@@ -336,6 +356,9 @@ def report(figures: dict, failures: list[dict]) -> None:
         ("markers == citations", _rate(f["markers_consistent"])),
         ("correct (fact + right citation, not refused)", _rate(f["correct"])),
         ("  of which follow-ups", _rate(f["follow_ups_correct"])),
+        ("still correct after a question on another topic", _rate(f["topic_switches"])
+         + (f"  (broken: {', '.join(f['topic_switches']['broken'])})" if f["topic_switches"]["broken"] else "")
+         if "topic_switches" in f else "not measured"),
         ("in-scope answer length p50 / max", f"{f['answer_chars']['p50']:.0f} / {f['answer_chars']['max']} chars"),
         ("refusal precision (refused that were off-topic)", _pct(f["refusal_precision"])),
         ("refusal recall (off-topic that were refused)", _pct(f["refusal_recall"])),
@@ -449,6 +472,7 @@ def main(argv: list[str] | None = None) -> int:
         ms = [s * 1000 for s in seconds.values()]
         figures["latency_ms"] = {"p50": percentile(ms, 50), "p95": percentile(ms, 95), "max": max(ms),
                                  **machine_load()}
+        figures["topic_switches"] = topic_switches(answerer, questions, answers)
         results["offline"] = {"figures": figures, "failures": failures}
         report(figures, failures)
 
