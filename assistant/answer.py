@@ -118,11 +118,13 @@ class Answerer:
         alt = self.retriever.search(combined, k=self.config.k)
         if has_anaphora(question):  # "Why do they go in that order?" can only mean the last topic
             return combined, _quoted_first(alt, history)
-        # "And what is the capital of France?" leans on nothing the notes know: none of its own
-        # words occur in them, so it is judged on its own (and refused). "And the sound people?"
-        # shares a word with the notes and is read with the previous question.
-        known = [w for w in content_words(question) if not self.retriever.unknown_terms(w)]
-        if alt and known:
+        # A question bringing words the notes never use has a topic of its own ("How does LoRA
+        # cut memory?", "And what is the capital of France?") and is judged alone. It is read
+        # with the previous question when all its words are the notes' own ("What was the third
+        # factor?") or when it is a bare continuation sharing some ("And the sound people?").
+        words = " ".join(content_words(question))
+        known = self.retriever.known_terms(words)
+        if alt and known and (looks_like_followup(question) or not self.retriever.unknown_terms(words)):
             return combined, alt
         return question, hits
 

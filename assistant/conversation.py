@@ -13,7 +13,9 @@ from .errors import LLMError
 
 _ANAPHORA = re.compile(
     r"\b(it|its|that|this|those|these|they|them|their|he|she|his|her|there|then|the same|"
-    r"the former|the latter|such|one|ones)\b",
+    r"the former|the latter|such|one|ones|"
+    # "the third factor": a place in a list the conversation has shown
+    r"the (?:second|third|fourth|fifth|sixth|seventh|eighth|ninth|tenth))\b",
     re.I,
 )
 _CONTINUATION = re.compile(r"^\s*(and|but|also|so|what about|how about|why|how come|really)\b", re.I)

@@ -78,6 +78,9 @@ class KeywordIndex:
         else:
             self._vocab = {}
 
+    def known_terms(self, text: str) -> set[str]:
+        return {t for t in _tokenize([text])[0] if t in self._vocab}
+
     def unknown_terms(self, text: str) -> set[str]:
         return {t for t in _tokenize([text])[0] if t not in self._vocab}
 
@@ -192,8 +195,14 @@ class Retriever:
         hits = [Hit(by_id[cid], fused[cid], similarity.get(cid)) for cid in ranked]
         return self._collapse(hits, vectors, k)
 
+    def known_terms(self, text: str) -> set[str]:
+        """Terms of `text` that occur somewhere in the notes (stemmed, stop words dropped)."""
+        with self._lock:
+            keyword = self._keyword
+        return keyword.known_terms(text)
+
     def unknown_terms(self, text: str) -> set[str]:
-        """Terms of `text` that occur nowhere in the notes (after stemming and stop words)."""
+        """Terms of `text` that occur nowhere in the notes (stemmed, stop words dropped)."""
         with self._lock:
             keyword = self._keyword
         return keyword.unknown_terms(text)

@@ -16,7 +16,8 @@ Printed:
 - correct: not refused, fact present and cited correctly (the issue's target: all in-scope);
 - refusal precision and recall (off-topic is the positive class);
 - topic switches: each standalone question answered correctly is asked again after a question on
-  another section, and must stay correct (follow-up handling must not cling to the old topic);
+  another section and must stay correct, each off-topic question refused on its own is asked after
+  an in-scope one and must stay refused (follow-up handling must not cling to the old topic);
 - the best dense similarity per question (max Hit.similarity over Answer.retrieved, i.e. what the
   refusal gate sees) for in-scope and off-topic questions, and the widest-margin threshold between
   them beside assistant.answer.REFUSAL_SIMILARITY (the gate's first half: below it, a question is
@@ -150,7 +151,8 @@ def run_pass(answerer: Answerer, questions: list[dict]) -> tuple[dict, dict, dic
 
 def topic_switches(answerer: Answerer, questions: list[dict], answers: dict) -> dict:
     """Each standalone in-scope question answered correctly on its own is asked again after a
-    question about another section: follow-up handling must not drag it back to the old topic."""
+    question about another section, and each off-topic question refused on its own after an
+    in-scope one: follow-up handling must not drag either back to the old topic."""
     alone = [q for q in questions if not q.get("off_topic") and not q.get("follows")
              and judge_in_scope(q, answers[q["id"]])["correct"]]
     broken = []
@@ -162,8 +164,18 @@ def topic_switches(answerer: Answerer, questions: list[dict], answers: dict) -> 
                    {"role": "assistant", "content": answers[other["id"]].text}]
         if not judge_in_scope(q, answerer.ask(q["question"], history))["correct"]:
             broken.append(q["id"])
-    n = len(alone) - len(broken)
-    return {"n": n, "of": len(alone), "rate": round(n / len(alone), 3) if alone else None, "broken": broken}
+    # Off-topic questions refused on their own must stay refused in the middle of a conversation.
+    refused = [q for q in questions if q.get("off_topic") and answers[q["id"]].refused]
+    for i, q in enumerate(refused):
+        if not alone:
+            break
+        other = alone[i % len(alone)]
+        history = [{"role": "user", "content": other["question"]},
+                   {"role": "assistant", "content": answers[other["id"]].text}]
+        if not answerer.ask(q["question"], history).refused:
+            broken.append(q["id"])
+    n, of = len(alone) + len(refused) - len(broken), len(alone) + len(refused)
+    return {"n": n, "of": of, "rate": round(n / of, 3) if of else None, "broken": broken}
 
 
 # --- judging ------------------------------------------------------------------------------------
@@ -356,7 +368,7 @@ def report(figures: dict, failures: list[dict]) -> None:
         ("markers == citations", _rate(f["markers_consistent"])),
         ("correct (fact + right citation, not refused)", _rate(f["correct"])),
         ("  of which follow-ups", _rate(f["follow_ups_correct"])),
-        ("still correct after a question on another topic", _rate(f["topic_switches"])
+        ("still right (answered / refused) after another topic", _rate(f["topic_switches"])
          + (f"  (broken: {', '.join(f['topic_switches']['broken'])})" if f["topic_switches"]["broken"] else "")
          if "topic_switches" in f else "not measured"),
         ("in-scope answer length p50 / max", f"{f['answer_chars']['p50']:.0f} / {f['answer_chars']['max']} chars"),

@@ -146,3 +146,10 @@ def test_an_elliptical_follow_up_is_read_with_the_previous_question(seed):
     # "sound" is not in the notes ("audio" is), "people" is: the question leans on the last one.
     second = seed.answerer.ask("And the sound people?", history)
     assert not second.refused and "audio models did only speech" in second.text
+
+
+def test_a_new_unrelated_question_mid_conversation_is_refused(seed):
+    first = seed.answerer.ask("What is the last mile challenge?")
+    history = [{"role": "user", "content": first.question}, {"role": "assistant", "content": first.text}]
+    for question in ("How do I bake sourdough bread?", "How does LoRA cut the memory needed for fine-tuning?"):
+        assert seed.answerer.ask(question, history).refused, question
