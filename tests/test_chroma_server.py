@@ -37,10 +37,10 @@ def server(tmp_path):
     if not CHROMA.exists() and not shutil.which("chroma"):
         pytest.fail("the chroma command is missing; install requirements.txt")
     port = free_port()
-    proc = _start(tmp_path / "server-data", port)
-    yield {"port": port, "path": tmp_path / "server-data", "proc": proc}
-    proc.kill()
-    proc.wait()
+    server = {"port": port, "path": tmp_path / "server-data", "proc": _start(tmp_path / "server-data", port)}
+    yield server
+    server["proc"].kill()  # the one running now: a test may have restarted it
+    server["proc"].wait()
 
 
 def test_ingest_and_search_through_a_chroma_server(settings, embedder, server, tmp_path):
