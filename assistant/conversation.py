@@ -12,7 +12,9 @@ import re
 from .errors import LLMError
 
 _ANAPHORA = re.compile(
-    r"\b(it|its|that|this|those|these|they|them|their|he|she|his|her|there|then|the same|"
+    r"\b(it|its|that|this|those|these|they|them|their|he|she|his|her|there|the same|"
+    # "what happened then?" points back; "do X, then tell me Y" does not
+    r"then(?=\W*$)|"
     r"the former|the latter|such|one|ones|"
     # "the third factor": a place in a list the conversation has shown
     r"the (?:second|third|fourth|fifth|sixth|seventh|eighth|ninth|tenth))\b",
