@@ -1,8 +1,9 @@
 """The offline answer: the few sentences of the retrieved passages that best answer the question.
 
 Nothing is generated, so nothing can be invented: every sentence shown is a verbatim part of a
-passage and carries that passage's citation. Sentences are ranked by meaning (embedding cosine)
-and by the question's own terms, with a prior for the passage's retrieval rank.
+passage and carries that passage's citation. Sentences are ranked by their own meaning and their
+passage's (embedding cosine), by the question's own terms, and by the kind of answer the question
+asks for (a duration, a number, a reason).
 """
 
 from __future__ import annotations
@@ -173,8 +174,8 @@ class SentencePicker:
         q_vec = self.embedder.embed_one(question)
         q_terms = terms(question)
         cues = answer_cues(question)
-        scored: list[tuple[float, int, Unit]] = []
-        for rank, hit in enumerate(hits):
+        scored: list[tuple[float, Unit]] = []
+        for hit in hits:
             units, vectors = self._units(hit.chunk)
             if not units:
                 continue
@@ -189,20 +190,20 @@ class SentencePicker:
                     score += cue_weight  # "how long?" wants a duration, "why?" a reason
                 if _ends_with_colon(unit) and len(unit.display) < 40:
                     score -= 0.05  # a bare "What stayed the same:" says little by itself
-                scored.append((score, rank, unit))
+                scored.append((score, unit))
         if not scored:
             return Selection([], 0.0)
         scored.sort(key=lambda s: -s[0])
         best = scored[0][0]
         chosen: dict[tuple[str, int], Unit] = {}
         groups = 0
-        for score, _, unit in scored:
+        for score, unit in scored:
             if groups >= max_groups or score < best * relative:
                 break
             key = (unit.chunk.id, unit.index)
             if key in chosen:
                 continue
-            if unit.chunk.id != scored[0][2].chunk.id and score < best * other_passage:
+            if unit.chunk.id != scored[0][1].chunk.id and score < best * other_passage:
                 continue  # another passage must be nearly as good to be worth a second citation
             groups += 1
             for extra in _with_context(unit):
