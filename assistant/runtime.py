@@ -30,7 +30,8 @@ class Runtime:
     def retriever(self):
         from .retrieval import Retriever
 
-        return Retriever(self.store, self.embedder)
+        keyword_cache = self.settings.data_dir / "keyword-index" / self.settings.collection
+        return Retriever(self.store, self.embedder, cache_dir=keyword_cache)
 
     @cached_property
     def llm(self):

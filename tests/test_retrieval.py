@@ -51,3 +51,44 @@ def test_search_cli_json_contract_and_stdin_batch(indexed):
 def test_search_cli_table_is_readable(indexed):
     result = run_cli("-m", "assistant", "search", "quadratic cost", "--db", str(indexed.settings.data_dir))
     assert "basics/attention.html › Attention > Cost" in result.stdout
+
+
+def _saved_indexes(runtime):
+    folder = runtime.settings.data_dir / "keyword-index" / runtime.settings.collection
+    return sorted(p for p in folder.iterdir() if not p.name.startswith(".")) if folder.is_dir() else []
+
+
+def test_the_keyword_index_is_saved_and_reloaded_and_follows_note_changes(runtime, embedder):
+    from assistant.retrieval import Retriever
+
+    runtime.ingest()
+    first = runtime.retriever.search("BM25", k=3)
+    saved = _saved_indexes(runtime)
+    assert len(saved) == 1
+    # A later start reads the saved index: same results, nothing rebuilt.
+    again = Retriever(runtime.store, embedder, cache_dir=saved[0].parent)
+    assert [h.chunk.id for h in again.search("BM25", k=3)] == [h.chunk.id for h in first]
+    assert _saved_indexes(runtime) == saved
+    # A changed note means a new index, found by its new words; the stale one is removed.
+    note = runtime.settings.knowledge_dir / "rag/retrieval.md"
+    note.write_text(note.read_text() + "\n\nZanzibarian reranking is a made-up word for this test.\n")
+    runtime.ingest()
+    assert "Zanzibarian" in runtime.retriever.search("zanzibarian", k=1)[0].chunk.text
+    assert len(_saved_indexes(runtime)) == 1 and _saved_indexes(runtime) != saved
+
+
+def test_a_damaged_or_unwritable_saved_index_is_rebuilt_not_fatal(runtime, embedder):
+    from assistant.retrieval import Retriever
+
+    runtime.ingest()
+    runtime.retriever  # noqa: B018  (created on first use, which saves its index)
+    saved = _saved_indexes(runtime)[0]
+    for part in saved.iterdir():
+        part.write_bytes(b"not an index")
+    rebuilt = Retriever(runtime.store, embedder, cache_dir=saved.parent)
+    assert "BM25" in rebuilt.search("BM25", k=1)[0].chunk.text
+    # A cache folder that cannot be created (a file is in the way) only costs the saving.
+    blocked = runtime.settings.data_dir / "blocked"
+    blocked.write_text("a file, not a folder")
+    unsaved = Retriever(runtime.store, embedder, cache_dir=blocked / "index")
+    assert "BM25" in unsaved.search("BM25", k=1)[0].chunk.text
