@@ -6,6 +6,8 @@ among the candidates (a convex combination, cf. Bruch et al. 2023, "An Analysis 
 Functions for Hybrid Retrieval"); reciprocal rank fusion remains available (`fusion="rrf"`).
 The settings were chosen one step at a time on the Zoomcamp FAQ benchmark
 (benchmarks/zoomcamp.py), keeping only changes that are general rather than specific to that data.
+The BM25 index is saved between starts (KeywordIndex.cached): building it is most of a start-up
+with many notes.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import re
 import shutil
 import tempfile
 import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -110,19 +113,26 @@ class KeywordIndex:
     def _save(self, target: Path) -> None:
         """Written beside the target and renamed into place, so a reader never sees half an
         index; older saved indexes are removed."""
+        tmp = None
         try:
             target.parent.mkdir(parents=True, exist_ok=True)
             tmp = Path(tempfile.mkdtemp(prefix=".writing-", dir=target.parent))
             self._bm25.save(str(tmp), show_progress=False)
             try:
                 os.rename(tmp, target)
+                tmp = None
             except OSError:  # another process saved the same index first
-                shutil.rmtree(tmp, ignore_errors=True)
+                pass
             for old in target.parent.iterdir():
-                if old != target and not old.name.startswith(".writing-"):
+                # Another process may be writing right now; a writer dead for an hour is not.
+                writing = old.name.startswith(".writing-") and time.time() - old.stat().st_mtime < 3600
+                if old != target and old != tmp and not writing:
                     shutil.rmtree(old, ignore_errors=True)
         except OSError as exc:  # read-only or full disk: the index works, it is just not saved
             log.warning("The keyword index was not saved (%s); it will be rebuilt next start.", exc)
+        finally:
+            if tmp is not None:
+                shutil.rmtree(tmp, ignore_errors=True)
 
     def known_terms(self, text: str) -> set[str]:
         return {t for t in _tokenize([text])[0] if t in self._vocab}
