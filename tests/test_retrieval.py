@@ -1,5 +1,7 @@
 import json
 
+import pytest
+
 from conftest import run_cli
 
 
@@ -58,15 +60,17 @@ def _saved_indexes(runtime):
     return sorted(p for p in folder.iterdir() if not p.name.startswith(".")) if folder.is_dir() else []
 
 
-def test_the_keyword_index_is_saved_and_reloaded_and_follows_note_changes(runtime, embedder):
-    from assistant.retrieval import Retriever
+def test_the_keyword_index_is_saved_and_reloaded_and_follows_note_changes(runtime, embedder, monkeypatch):
+    from assistant import retrieval
 
     runtime.ingest()
     first = runtime.retriever.search("BM25", k=3)
     saved = _saved_indexes(runtime)
     assert len(saved) == 1
-    # A later start reads the saved index: same results, nothing rebuilt.
-    again = Retriever(runtime.store, embedder, cache_dir=saved[0].parent)
+    # A later start reads the saved index (no note is tokenised again) and finds the same.
+    with monkeypatch.context() as patched:
+        patched.setattr(retrieval, "_tokenize", lambda texts: pytest.fail("the index was rebuilt"))
+        again = retrieval.Retriever(runtime.store, embedder, cache_dir=saved[0].parent)
     assert [h.chunk.id for h in again.search("BM25", k=3)] == [h.chunk.id for h in first]
     assert _saved_indexes(runtime) == saved
     # A changed note means a new index, found by its new words; the stale one is removed.
