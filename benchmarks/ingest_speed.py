@@ -29,16 +29,11 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
+from common import load_avg, percentile  # noqa: E402
+
 DEFAULT_EVAL = Path(__file__).resolve().parents[2] / "shared/eval/zoomcamp"
 OUT = ROOT / "benchmarks/out/ingest_speed"
 ZOOMCAMP_OUT = ROOT / "benchmarks/out/zoomcamp"
-
-
-def load_avg() -> str:
-    try:
-        return "load average %.1f %.1f %.1f" % os.getloadavg()
-    except OSError:
-        return "load average n/a"
 
 
 def set_threads(n: int) -> None:
@@ -70,11 +65,6 @@ def make_notes(eval_dir: Path, n: int, notes: Path) -> str:
             shutil.copy2(p, target)
         copies += 1
     return f"the {len(seed)} seed notes x {copies} copies"
-
-
-def percentile(values: list[float], q: float) -> float:
-    values = sorted(values)
-    return values[min(len(values) - 1, int(round(q / 100 * (len(values) - 1))))]
 
 
 def latency(retriever, questions: list[tuple[str, str]], scoped: bool) -> tuple[float, float]:

@@ -27,24 +27,16 @@ import shutil
 import subprocess
 import sys
 import time
-import urllib.request
 from pathlib import Path
 
 import numpy as np
-from load import free_port  # a sibling script: benchmarks/ is on sys.path when run directly
+from common import free_port, load_avg, percentile, wait_until_serving  # benchmarks/ is on sys.path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 OUT = ROOT / "benchmarks/out/scale"
 CHUNKS_PER_FILE = 100
 FOLDERS = 20
-
-
-def load_avg() -> str:
-    try:
-        return "load average %.1f %.1f %.1f" % os.getloadavg()
-    except OSError:
-        return "load average n/a"
 
 
 def du(path: Path) -> int:
@@ -101,22 +93,10 @@ def start_server(path: Path, port: int) -> subprocess.Popen:
         [str(chroma), "run", "--path", str(path), "--host", "127.0.0.1", "--port", str(port)],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )
-    deadline = time.time() + 60
-    while time.time() < deadline:
-        try:
-            urllib.request.urlopen(f"http://127.0.0.1:{port}/api/v2/heartbeat", timeout=1)
-            return proc
-        except OSError:
-            if proc.poll() is not None:
-                break
-            time.sleep(0.3)
+    if wait_until_serving(f"http://127.0.0.1:{port}/api/v2/heartbeat", proc, 60):
+        return proc
     proc.kill()
     raise SystemExit("chroma run did not start within 60 s")
-
-
-def percentile(values: list[float], q: float) -> float:
-    values = sorted(values)
-    return values[min(len(values) - 1, int(round(q / 100 * (len(values) - 1))))]
 
 
 def run_backend(name: str, settings, chunks, vectors, queries, embedder, disk: Path) -> dict:
