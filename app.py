@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from assistant.config import Settings
+from assistant.core.config import Settings
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -16,17 +16,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--port", type=int, help="port (default 7860, or $ASSISTANT_PORT)")
     args = parser.parse_args(argv)
 
-    from assistant.auth import load_users, require_login_when_shared
-    from assistant.errors import AssistantError
-    from assistant.runtime import Runtime
+    from assistant.core.errors import AssistantError
+    from assistant.services import Services
+    from assistant.ui.auth import load_users, require_login_when_shared
 
     try:
         settings = Settings.from_env(data_dir=args.db, knowledge_dir=args.knowledge,
                                      host=args.host, port=args.port)
         users = load_users(settings.users_file, settings.users)
         require_login_when_shared(settings.host, users)
-        runtime = Runtime(settings)
-        report = runtime.ensure_index()
+        services = Services(settings)
+        report = services.admin.ensure_index()
     except AssistantError as exc:
         print(str(exc), file=sys.stderr)
         return 2
@@ -34,7 +34,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"Indexed {settings.knowledge_dir}: {report.summary()}", file=sys.stderr)
     from assistant.ui.app import launch
 
-    launch(runtime, users)
+    launch(services, users)
     return 0
 
 

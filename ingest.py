@@ -10,8 +10,8 @@ import argparse
 import json
 import sys
 
-from assistant.config import Settings
-from assistant.errors import AssistantError
+from assistant.core.config import Settings
+from assistant.core.errors import AssistantError
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -22,7 +22,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", action="store_true", help="print the result as one JSON object")
     args = parser.parse_args(argv)
 
-    from assistant.runtime import Runtime
+    from assistant.services import Services
 
     try:
         settings = Settings.from_env(knowledge_dir=args.knowledge, data_dir=args.db)
@@ -34,8 +34,8 @@ def main(argv: list[str] | None = None) -> int:
               file=sys.stderr)
         return 2
     try:
-        runtime = Runtime(settings)
-        report = runtime.indexer().run(reset=args.reset, progress=_progress_bar())
+        services = Services(settings)
+        report = services.admin.ingest(reset=args.reset, progress=_progress_bar())
     except AssistantError as exc:
         print(str(exc), file=sys.stderr)
         return 2

@@ -14,8 +14,8 @@ from urllib.parse import urlsplit, urlunsplit
 import httpx2
 import openai
 
-from .config import Settings
-from .errors import LLMError
+from .core.config import Settings
+from .core.errors import LLMError
 
 log = logging.getLogger(__name__)
 

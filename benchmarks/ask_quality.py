@@ -2,8 +2,8 @@
 
     .venv/bin/python benchmarks/ask_quality.py [--questions FILE] [--knowledge DIR] [--json]
 
-A temporary copy of knowledge/ is indexed with the project's own code (Runtime, offline settings),
-then every question of benchmarks/data/ask_questions.json goes through `runtime.answerer` exactly
+A temporary copy of knowledge/ is indexed with the project's own code (Services, offline settings),
+then every question of benchmarks/data/ask_questions.json goes through `services.ask` exactly
 as the app asks it: follow-ups (`follows`) carry the conversation so far as
 [{"role": "user"|"assistant", "content": str}], with the answers actually given.
 
@@ -20,7 +20,7 @@ Printed:
   an in-scope one and must stay refused (follow-up handling must not cling to the old topic);
 - the best dense similarity per question (max Hit.similarity over Answer.retrieved, i.e. what the
   refusal gate sees) for in-scope and off-topic questions, and the widest-margin threshold between
-  them beside assistant.answer.REFUSAL_SIMILARITY (the gate's first half: below it, a question is
+  them beside assistant.ask.answerer.REFUSAL_SIMILARITY (the gate's first half: below it, a question is
   still answered when one sentence scores at least SENTENCE_EVIDENCE);
 - warm offline latency p50/p95 (all questions once to warm, then a timed second pass);
 - with OPENAI_API_KEY and/or OPENAI_BASE_URL set, the same figures in LLM mode plus time to first
@@ -48,10 +48,11 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from assistant.answer import REFUSAL_SIMILARITY, SENTENCE_EVIDENCE, Answerer  # noqa: E402
-from assistant.config import Settings  # noqa: E402
+from assistant.ask.answerer import REFUSAL_SIMILARITY, SENTENCE_EVIDENCE, Answerer  # noqa: E402
+
+from assistant.core.config import Settings  # noqa: E402
 from assistant.llm import make_llm  # noqa: E402
-from assistant.runtime import Runtime  # noqa: E402
+from assistant.services import Services  # noqa: E402
 
 DEFAULT_QUESTIONS = ROOT / "benchmarks/data/ask_questions.json"
 LLM_ENV = ("OPENAI_API_KEY", "OPENAI_BASE_URL", "ASSISTANT_MODEL", "ASSISTANT_LLM_TIMEOUT")
@@ -468,15 +469,15 @@ def main(argv: list[str] | None = None) -> int:
         knowledge = Path(tmp) / "knowledge"
         shutil.copytree(args.knowledge, knowledge)
         settings = Settings.from_env(environ={}, knowledge_dir=knowledge, data_dir=Path(tmp) / "data")
-        runtime = Runtime(settings)
+        services = Services(settings)
         started = time.perf_counter()
-        summary = runtime.ingest().summary()
+        summary = services.admin.ingest().summary()
         say(f"indexed a copy of {args.knowledge}: {summary} ({time.perf_counter() - started:.1f} s)")
-        problems = check_data(questions, runtime.retriever.chunks)
+        problems = check_data(questions, services.retriever.chunks)
         for p in problems:
             say(f"  question set: {p}")
 
-        answerer = runtime.answerer
+        answerer = services.ask
         assert answerer.llm is None, "the offline pass must not use an LLM"
         answers, _, _ = run_pass(answerer, questions)  # warms the model and the sentence cache
         _, seconds, _ = run_pass(answerer, questions)
@@ -492,7 +493,7 @@ def main(argv: list[str] | None = None) -> int:
         llm_settings = Settings.from_env(environ=llm_env, knowledge_dir=knowledge, data_dir=Path(tmp) / "data")
         if llm_settings.llm_enabled:
             llm = make_llm(llm_settings)
-            llm_answers, _, first = run_pass(Answerer(runtime.retriever, llm), questions)
+            llm_answers, _, first = run_pass(Answerer(services.retriever, llm), questions)
             llm_figures, llm_failures = evaluate(questions, llm_answers, f"llm ({llm.model})")
             streamed = [t * 1000 for t in first.values() if t is not None]
             llm_figures["ttft_ms"] = {"n": len(streamed), "p50": percentile(streamed, 50),

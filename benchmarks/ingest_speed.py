@@ -39,7 +39,7 @@ ZOOMCAMP_OUT = ROOT / "benchmarks/out/zoomcamp"
 def set_threads(n: int) -> None:
     import torch
 
-    from assistant import embeddings
+    from assistant.index import embeddings
 
     torch.set_num_threads(n)
     if hasattr(embeddings, "_BULK_THREADS"):  # the embedder picks its own count for big batches
@@ -86,11 +86,11 @@ def main() -> int:
     parser.add_argument("--queries", type=int, default=500, help="questions for the latency run")
     args = parser.parse_args()
 
-    from assistant.config import Settings
-    from assistant.embeddings import default_embedder
-    from assistant.ingestion import Indexer
-    from assistant.retrieval import Retriever
-    from assistant.store import VectorStore
+    from assistant.core.config import Settings
+    from assistant.index.embeddings import default_embedder
+    from assistant.index.ingestion import Indexer
+    from assistant.index.retrieval import Retriever
+    from assistant.index.store import VectorStore
 
     notes = OUT / "notes"
     what = make_notes(args.eval_dir, args.notes, notes)
@@ -98,9 +98,9 @@ def main() -> int:
     embedder.embed(["warm up the model"] * 40)
     print(f"corpus: {what}; {os.cpu_count()} cores; {load_avg()}")
     # Reading and chunking alone (no model, no Chroma): the part of the pipeline before embedding.
-    from assistant.chunking import Chunker
-    from assistant.ingestion import scan
-    from assistant.loaders import load
+    from assistant.index.chunking import Chunker
+    from assistant.index.ingestion import scan
+    from assistant.index.loaders import load
 
     started = time.perf_counter()
     chunker = Chunker(embedder.count_tokens)

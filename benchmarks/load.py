@@ -24,7 +24,10 @@ import threading
 import time
 from pathlib import Path
 
-from common import free_port, wait_until_serving  # a sibling: benchmarks/ is on sys.path
+from common import (  # a sibling: benchmarks/ is on sys.path
+    free_port,
+    wait_until_serving,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 os.environ.setdefault("HF_HUB_OFFLINE", "1")

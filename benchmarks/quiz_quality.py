@@ -41,9 +41,9 @@ DEFAULT_EVAL = ROOT.parent / "shared/eval/zoomcamp"
 # --- corpora --------------------------------------------------------------------------------
 
 def chunk_folder(folder: Path, count_tokens) -> list:
-    from assistant.chunking import Chunker
-    from assistant.ingestion import scan
-    from assistant.loaders import Unreadable, load
+    from assistant.index.chunking import Chunker
+    from assistant.index.ingestion import scan
+    from assistant.index.loaders import Unreadable, load
 
     chunker = Chunker(count_tokens)
     chunks = []
@@ -79,7 +79,7 @@ def zoomcamp_notes(eval_dir: Path, target: Path) -> Path | None:
 # --- measures -------------------------------------------------------------------------------
 
 def answer_in_source(item) -> bool:
-    from assistant.quiz_check import normalize
+    from assistant.quiz.checking import normalize
 
     passage = normalize(item.passage)
     parts = item.answer.split("; ") if item.kind == "list" else [item.answer]
@@ -87,7 +87,7 @@ def answer_in_source(item) -> bool:
 
 
 def duplicates(items) -> int:
-    from assistant.quiz_check import normalize
+    from assistant.quiz.checking import normalize
 
     dup = 0
     seen_q: set[str] = set()
@@ -106,14 +106,14 @@ def duplicates(items) -> int:
 
 
 def coarse_kind(text: str) -> str:
-    from assistant.quiz_offline import kind_of
+    from assistant.quiz.generate import kind_of
 
     kind = kind_of(text)
     return kind if kind.startswith("number") else ("term" if kind in ("term", "phrase") else kind)
 
 
 def measure_generation(name: str, chunks: list) -> dict:
-    from assistant.quiz_offline import OfflineGenerator
+    from assistant.quiz.generate import OfflineGenerator
 
     started = time.perf_counter()
     items = OfflineGenerator(chunks).generate_all()
@@ -142,7 +142,7 @@ def measure_generation(name: str, chunks: list) -> dict:
 
 
 def kind_of_exact(text: str) -> str:
-    from assistant.quiz_offline import kind_of
+    from assistant.quiz.generate import kind_of
 
     return kind_of(text)
 
@@ -169,8 +169,8 @@ def print_generation(m: dict) -> None:
 # --- simulated learner ----------------------------------------------------------------------
 
 def simulate(chunks: list, days: int, seed: int = 7) -> None:
-    from assistant.quiz_offline import OfflineGenerator
-    from assistant.review import ReviewStore
+    from assistant.quiz.generate import OfflineGenerator
+    from assistant.quiz.scheduling import ReviewStore
 
     rng = random.Random(seed)
     start = datetime(2026, 1, 5, 8, 0, tzinfo=timezone.utc)
@@ -232,7 +232,7 @@ def simulate(chunks: list, days: int, seed: int = 7) -> None:
 
 def always_good(store, start: datetime) -> None:
     """One card answered right every time it is due, then forgotten once."""
-    from assistant.review import format_interval
+    from assistant.quiz.scheduling import format_interval
 
     item = store.items()[0]
     now = start
@@ -247,10 +247,10 @@ def always_good(store, start: datetime) -> None:
 # --- LLM items ------------------------------------------------------------------------------
 
 def measure_llm(chunks: list, embedder) -> None:
-    from assistant.config import Settings
-    from assistant.errors import LLMError
+    from assistant.core.config import Settings
+    from assistant.core.errors import LLMError
     from assistant.llm import make_llm
-    from assistant.quiz_llm import LLMReport, generate
+    from assistant.quiz.llm_items import LLMReport, generate
 
     llm = make_llm(Settings.from_env())
     if llm is None:
@@ -279,7 +279,7 @@ def main() -> int:
     parser.add_argument("--llm", action="store_true", help="also measure LLM items (needs an LLM)")
     args = parser.parse_args()
 
-    from assistant.embeddings import default_embedder
+    from assistant.index.embeddings import default_embedder
 
     embedder = default_embedder()
     seed_chunks = chunk_folder(ROOT / "knowledge", embedder.count_tokens)

@@ -30,7 +30,12 @@ import time
 from pathlib import Path
 
 import numpy as np
-from common import free_port, load_avg, percentile, wait_until_serving  # benchmarks/ is on sys.path
+from common import (  # benchmarks/ is on sys.path
+    free_port,
+    load_avg,
+    percentile,
+    wait_until_serving,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -54,8 +59,8 @@ def vocabulary() -> list[str]:
 
 def generate(n: int, distinct: int, embedder, rng: random.Random):
     """n chunks and their vectors: `distinct` real texts and embeddings, varied."""
-    from assistant.chunking import content_hash
-    from assistant.schema import Chunk
+    from assistant.core.schema import Chunk
+    from assistant.index.chunking import content_hash
 
     words = vocabulary()
     base = [" ".join(rng.choice(words) for _ in range(rng.randint(60, 140))) for _ in range(distinct)]
@@ -100,8 +105,8 @@ def start_server(path: Path, port: int) -> subprocess.Popen:
 
 
 def run_backend(name: str, settings, chunks, vectors, queries, embedder, disk: Path) -> dict:
-    from assistant.retrieval import Retriever
-    from assistant.store import VectorStore
+    from assistant.index.retrieval import Retriever
+    from assistant.index.store import VectorStore
 
     store = VectorStore(settings)
     step = 10_000
@@ -147,8 +152,8 @@ def main() -> int:
     parser.add_argument("--no-embedded", action="store_true", help="skip the embedded back end")
     args = parser.parse_args()
 
-    from assistant.config import Settings
-    from assistant.embeddings import default_embedder
+    from assistant.core.config import Settings
+    from assistant.index.embeddings import default_embedder
 
     if OUT.exists():
         shutil.rmtree(OUT)

@@ -159,11 +159,11 @@ def main() -> int:
         print(f"skipped: {corpus} not found (the Zoomcamp eval data lives in ../shared/eval/zoomcamp)")
         return 0
 
-    from assistant.config import Settings
-    from assistant.embeddings import default_embedder
-    from assistant.ingestion import Indexer
-    from assistant.retrieval import Retriever, SearchConfig
-    from assistant.store import VectorStore
+    from assistant.core.config import Settings
+    from assistant.index.embeddings import default_embedder
+    from assistant.index.ingestion import Indexer
+    from assistant.index.retrieval import Retriever, SearchConfig
+    from assistant.index.store import VectorStore
 
     records = json.loads(corpus.read_text(encoding="utf-8"))
     notes = args.out / "notes"
@@ -221,7 +221,7 @@ STEPS = [
 
 
 def ablation(store, embedder, questions, source_to_id, shipped) -> None:
-    from assistant.retrieval import Retriever
+    from assistant.index.retrieval import Retriever
 
     print("\nsteps on the original file (each row adds one change to the row above)")
     print(f"{'step':<60} {'hit@5':>7} {'MRR':>7}")

@@ -13,12 +13,12 @@ ROOT = Path(__file__).resolve().parent.parent
 DATA = Path(__file__).resolve().parent / "data"
 sys.path.insert(0, str(ROOT))
 
-from assistant.config import Settings  # noqa: E402
+from assistant.core.config import Settings  # noqa: E402
 
 
 @pytest.fixture(scope="session")
 def embedder():
-    from assistant.embeddings import default_embedder
+    from assistant.index.embeddings import default_embedder
 
     return default_embedder()
 
@@ -37,18 +37,18 @@ def settings(tmp_path, notes) -> Settings:
 
 
 @pytest.fixture
-def runtime(settings, embedder):
-    from assistant.runtime import Runtime
+def services(settings, embedder):
+    from assistant.services import Services
 
-    rt = Runtime(settings)
+    rt = Services(settings)
     rt.__dict__["embedder"] = embedder  # share the one loaded model across tests
     return rt
 
 
 @pytest.fixture
-def indexed(runtime):
-    runtime.ingest()
-    return runtime
+def indexed(services):
+    services.admin.ingest()
+    return services
 
 
 def run_cli(*args: str, input: str | None = None, env: dict | None = None, timeout: float = 180):
@@ -66,19 +66,30 @@ def run_cli(*args: str, input: str | None = None, env: dict | None = None, timeo
 
 @pytest.fixture(scope="module")
 def seed(tmp_path_factory, embedder):
-    """A runtime over a copy of the seed notes in knowledge/, indexed once per test module."""
-    from assistant.runtime import Runtime
+    """A services over a copy of the seed notes in knowledge/, indexed once per test module."""
+    from assistant.services import Services
 
     base = tmp_path_factory.mktemp("seed")
     shutil.copytree(ROOT / "knowledge", base / "notes")
-    rt = Runtime(Settings.from_env(environ={}, knowledge_dir=base / "notes", data_dir=base / "data"))
+    rt = Services(Settings.from_env(environ={}, knowledge_dir=base / "notes", data_dir=base / "data"))
     rt.__dict__["embedder"] = embedder
-    rt.ingest()
+    rt.admin.ingest()
     return rt
 
 
 # Browser fixtures live in tests/browser.py; imported here once so the session-wide Playwright
 # instance is shared by every browser test module (two instances in one process cannot coexist).
 from browser import app_notes, app_server, browser, page  # noqa: E402,F401
+
 # One real llama.cpp server for the whole session (tests/llm_server.py), shared the same way.
 from llm_server import llm_server  # noqa: E402,F401
+
+
+def make_quiz(services, reviews=None, llm=None):
+    """A Quiz over `services`' notes with its own review store (default: the services' data folder)
+    and, optionally, another LLM."""
+    from assistant.quiz.scheduling import ReviewStore
+    from assistant.quiz.service import Quiz
+
+    return Quiz(reviews or ReviewStore(services.settings.data_dir), chunks=services.chunks,
+                embedder=lambda: services.embedder, llm=(lambda: llm) if llm is not None else (lambda: services.llm))

@@ -4,11 +4,11 @@ import re
 import socket
 
 import pytest
-
-from assistant.answer import Answerer
-from assistant.config import Settings
-from assistant.llm import LLM
+from assistant.ask.answerer import Answerer
 from test_llm import Scripted, chunk, completion, error, sse, sse_reply
+
+from assistant.core.config import Settings
+from assistant.llm import LLM
 
 LINKEDIN = "4 MORE months"
 

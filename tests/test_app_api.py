@@ -3,9 +3,8 @@
 import threading
 
 import pytest
-from gradio_client import Client
-
 from browser import ROOT
+from gradio_client import Client
 
 
 @pytest.fixture(scope="module")

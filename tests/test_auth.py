@@ -1,7 +1,13 @@
 import pytest
-
-from assistant.auth import AuthConfigError, checker, is_loopback, load_users, require_login_when_shared
 from conftest import run_cli
+
+from assistant.ui.auth import (
+    AuthConfigError,
+    checker,
+    is_loopback,
+    load_users,
+    require_login_when_shared,
+)
 
 
 def test_users_come_from_a_file_and_the_environment(tmp_path):

@@ -1,9 +1,8 @@
 """The Ask tab in a real browser: ask, read the answer and its sources, open the cited passage."""
 
 import pytest
-from playwright.sync_api import expect
-
 from browser import ROOT, shot
+from playwright.sync_api import expect
 
 
 @pytest.fixture(scope="module")

@@ -3,9 +3,8 @@
 import re
 
 import pytest
-from playwright.sync_api import expect
-
 from browser import ROOT, shot
+from playwright.sync_api import expect
 
 
 @pytest.fixture(scope="module")

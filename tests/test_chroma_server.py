@@ -8,10 +8,10 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-
-from assistant.errors import StoreUnavailable
 from browser import free_port
-from assistant.runtime import Runtime
+
+from assistant.core.errors import StoreUnavailable
+from assistant.services import Services
 
 CHROMA = Path(sys.executable).with_name("chroma")
 
@@ -45,27 +45,27 @@ def server(tmp_path):
 
 def test_ingest_and_search_through_a_chroma_server(settings, embedder, server, tmp_path):
     remote = settings.with_(chroma_host="127.0.0.1", chroma_port=server["port"])
-    runtime = Runtime(remote)
-    runtime.__dict__["embedder"] = embedder
-    report = runtime.ingest()
+    services = Services(remote)
+    services.__dict__["embedder"] = embedder
+    report = services.admin.ingest()
     assert report.files == 5 and report.chunks > 0
     assert not (remote.data_dir / "chroma").exists()  # nothing went to the embedded store
-    hit = runtime.retriever.search("quadratic cost of attention", k=1)[0]
+    hit = services.retriever.search("quadratic cost of attention", k=1)[0]
     assert hit.chunk.source == "basics/attention.html"
-    # A second machine (another runtime, another data dir) sees the same index, incrementally.
-    other = Runtime(remote.with_(data_dir=tmp_path / "other-data"))
+    # A second machine (another services, another data dir) sees the same index, incrementally.
+    other = Services(remote.with_(data_dir=tmp_path / "other-data"))
     other.__dict__["embedder"] = embedder
-    assert other.ingest().added == 0
+    assert other.admin.ingest().added == 0
 
 
 def test_a_server_that_goes_away_gives_a_clear_error_and_recovers(settings, embedder, server):
     remote = settings.with_(chroma_host="127.0.0.1", chroma_port=server["port"])
-    runtime = Runtime(remote)
-    runtime.__dict__["embedder"] = embedder
-    runtime.ingest()
+    services = Services(remote)
+    services.__dict__["embedder"] = embedder
+    services.admin.ingest()
     server["proc"].kill()
     server["proc"].wait()
     with pytest.raises(StoreUnavailable, match="not answering"):
-        runtime.retriever.search("attention", k=1)
+        services.retriever.search("attention", k=1)
     server["proc"] = _start(server["path"], server["port"])
-    assert runtime.retriever.search("quadratic cost of attention", k=1)[0].chunk.source == "basics/attention.html"
+    assert services.retriever.search("quadratic cost of attention", k=1)[0].chunk.source == "basics/attention.html"

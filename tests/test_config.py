@@ -1,8 +1,8 @@
 import pytest
-
-from assistant.config import Settings
-from assistant.errors import AssistantError
 from conftest import run_cli
+
+from assistant.core.config import Settings
+from assistant.core.errors import AssistantError
 
 
 def test_environment_then_flags():

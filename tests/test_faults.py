@@ -5,7 +5,6 @@ import subprocess
 from contextlib import contextmanager
 
 import pytest
-
 from conftest import run_cli
 
 

@@ -5,19 +5,19 @@ import sys
 import time
 
 import pytest
-
-from assistant.errors import IndexBusy
 from conftest import ROOT, run_cli
 
+from assistant.core.errors import IndexBusy
 
-def test_first_run_indexes_every_readable_file_and_reports_skips(runtime):
-    report = runtime.ingest()
+
+def test_first_run_indexes_every_readable_file_and_reports_skips(services):
+    report = services.admin.ingest()
     assert report.files == 5  # md, mdx, txt, html, pdf
     assert report.added == report.chunks > 0
     skipped = {s.path: s.reason for s in report.skipped}
     assert skipped["basics/empty.md"] == "empty file"
     assert "unsupported file type" in skipped["basics/diagram.png"]
-    sources = {c.source for c in runtime.store.all_chunks()}
+    sources = {c.source for c in services.store.all_chunks()}
     assert sources == {
         "rag/retrieval.md", "rag/evaluation.mdx", "basics/tokens.txt",
         "basics/attention.html", "basics/prompting.pdf",
@@ -37,7 +37,7 @@ def test_chunks_carry_heading_position_page_and_hash(indexed):
 
 def test_second_run_with_nothing_changed_embeds_nothing(indexed):
     before = {c.id for c in indexed.store.all_chunks()}
-    report = indexed.ingest()
+    report = indexed.admin.ingest()
     assert (report.added, report.updated, report.removed) == (0, 0, 0)
     assert report.unchanged == report.chunks == len(before)
     assert {c.id for c in indexed.store.all_chunks()} == before
@@ -50,7 +50,7 @@ def test_add_change_delete_are_applied_incrementally(indexed):
     retrieval.write_text(retrieval.read_text().replace("mixes topics", "blurs two topics together"))
     (notes / "basics/tokens.txt").unlink()
 
-    report = indexed.ingest()
+    report = indexed.admin.ingest()
     assert report.added == 1
     assert report.updated == 1  # only the edited chunk, not the whole file
     assert report.removed == 1
@@ -65,7 +65,7 @@ def test_add_change_delete_are_applied_incrementally(indexed):
 def test_a_note_that_turns_unreadable_keeps_its_last_good_version(indexed):
     pdf = indexed.settings.knowledge_dir / "basics/prompting.pdf"
     pdf.write_bytes(b"%PDF-1.4 truncated by a failed sync")
-    report = indexed.ingest()
+    report = indexed.admin.ingest()
     reason = {s.path: s.reason for s in report.skipped}["basics/prompting.pdf"]
     assert "previously indexed version is kept" in reason
     assert indexed.retriever.search("few-shot examples", k=1)[0].chunk.source == "basics/prompting.pdf"
@@ -73,7 +73,7 @@ def test_a_note_that_turns_unreadable_keeps_its_last_good_version(indexed):
 
 def test_reset_rebuilds_from_scratch(indexed):
     n = indexed.store.count()
-    report = indexed.ingest(reset=True)
+    report = indexed.admin.ingest(reset=True)
     assert report.added == n and report.unchanged == 0
 
 
@@ -82,19 +82,19 @@ def test_a_second_run_at_the_same_time_is_refused(indexed):
 
     with FileLock(str(indexed.settings.data_dir / "ingest.lock")):
         with pytest.raises(IndexBusy, match="already working"):
-            indexed.ingest()
+            indexed.admin.ingest()
 
 
-def test_links_out_of_the_folder_and_link_loops_are_skipped(runtime, tmp_path):
-    notes = runtime.settings.knowledge_dir
+def test_links_out_of_the_folder_and_link_loops_are_skipped(services, tmp_path):
+    notes = services.settings.knowledge_dir
     secret = tmp_path / "secret.md"
     secret.write_text("# Secret\n\nnot a note\n")
     (notes / "escape.md").symlink_to(secret)
     (notes / "loop").symlink_to(notes / "loop")
-    report = runtime.ingest()
+    report = services.admin.ingest()
     reasons = {s.path: s.reason for s in report.skipped}
     assert reasons["escape.md"] == "link points outside the knowledge folder"
-    assert "secret.md" not in {c.source for c in runtime.store.all_chunks()}
+    assert "secret.md" not in {c.source for c in services.store.all_chunks()}
 
 
 def test_ingest_json_contract(settings):
@@ -138,10 +138,10 @@ def test_an_interrupted_ingest_leaves_the_old_index_and_the_next_run_finishes(in
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout)["hits"][0]["source"] == "rag/retrieval.md"
 
-    report = indexed.ingest()
+    report = indexed.admin.ingest()
     assert report.files == 45
     # Every file's chunks are present exactly once: same as a clean build.
     chunks = indexed.store.all_chunks()
     assert len({c.id for c in chunks}) == len(chunks) == report.chunks
-    clean = indexed.ingest(reset=True)
+    clean = indexed.admin.ingest(reset=True)
     assert clean.chunks == report.chunks > before

@@ -12,8 +12,8 @@ import traceback
 import httpx2
 import pytest
 
-from assistant.config import Settings
-from assistant.errors import LLMError
+from assistant.core.config import Settings
+from assistant.core.errors import LLMError
 from assistant.llm import LLM, make_llm
 
 QUESTION = [

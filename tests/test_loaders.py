@@ -2,7 +2,13 @@ from pathlib import Path
 
 import pytest
 
-from assistant.loaders import Unreadable, decode, load, markdown_document, strip_mdx
+from assistant.index.loaders import (
+    Unreadable,
+    decode,
+    load,
+    markdown_document,
+    strip_mdx,
+)
 
 DATA = Path(__file__).parent / "data" / "notes"
 

@@ -9,16 +9,21 @@ import re
 import shutil
 
 import pytest
+from conftest import ROOT, make_quiz, run_cli
 
-from conftest import ROOT, run_cli
-
-from assistant.config import Settings
-from assistant.errors import LLMError
-from assistant.quiz import Quiz
-from assistant.quiz_check import check_choice, check_exact, grade_by_meaning, normalize, same_answer
-from assistant.quiz_llm import LLMReport, generate as llm_generate, parse_json, supported
-from assistant.quiz_offline import OfflineGenerator
-from assistant.quiz_types import BLANK
+from assistant.core.config import Settings
+from assistant.core.errors import LLMError
+from assistant.quiz.checking import (
+    check_choice,
+    check_exact,
+    grade_by_meaning,
+    normalize,
+    same_answer,
+)
+from assistant.quiz.generate import OfflineGenerator
+from assistant.quiz.items import BLANK
+from assistant.quiz.llm_items import LLMReport, parse_json, supported
+from assistant.quiz.llm_items import generate as llm_generate
 
 SEED = ROOT / "knowledge"
 
@@ -26,14 +31,14 @@ SEED = ROOT / "knowledge"
 @pytest.fixture(scope="module")
 def seed(tmp_path_factory, embedder):
     """The seed notes indexed once for this module (read-only for the tests below)."""
-    from assistant.runtime import Runtime
+    from assistant.services import Services
 
     base = tmp_path_factory.mktemp("seed")
     shutil.copytree(SEED, base / "knowledge")
-    rt = Runtime(Settings.from_env(environ={}, knowledge_dir=base / "knowledge", data_dir=base / "data"))
+    rt = Services(Settings.from_env(environ={}, knowledge_dir=base / "knowledge", data_dir=base / "data"))
     rt.__dict__["embedder"] = embedder
     rt.__dict__["llm"] = None
-    rt.ingest()
+    rt.admin.ingest()
     return rt
 
 
@@ -161,7 +166,7 @@ def test_learner_can_overrule_a_grade():
 
 def test_flashcard_turned_over_is_self_graded(seed, items):
     card = next(i for i in items if i.type == "flashcard")
-    verdict = Quiz(seed).check(card, "")
+    verdict = make_quiz(seed).check(card, "")
     assert verdict.correct is None and verdict.expected == card.answer
 
 
@@ -233,18 +238,18 @@ def test_parse_json_tolerates_chatter():
 
 
 def test_llm_session_uses_model_items_and_falls_back_with_its_sentence(seed, tmp_path):
-    from assistant.review import ReviewStore
+    from assistant.quiz.scheduling import ReviewStore
 
     store = ReviewStore(tmp_path / "llm-progress")
     seed.__dict__["llm"] = ScriptedLLM(*[json.dumps(GOOD_ITEMS)] * 4)
     try:
-        session = Quiz(seed, store).session("llm-user", n=4, topics=["Self-Supervision"])
+        session = make_quiz(seed, store).session("llm-user", n=4, topics=["Self-Supervision"])
         assert session.notice == ""
         assert any(i.origin == "llm" for i in session.items)
 
         seed.__dict__["llm"] = ScriptedLLM(LLMError("The model at http://127.0.0.1:9 is not answering."))
         store2 = ReviewStore(tmp_path / "llm-down")
-        session = Quiz(seed, store2).session("llm-user", n=3)
+        session = make_quiz(seed, store2).session("llm-user", n=3)
         assert session.notice.startswith("The model at http://127.0.0.1:9 is not answering.")
         assert "offline" in session.notice
         assert len(session.items) == 3 and all(i.origin == "offline" for i in session.items)
@@ -253,14 +258,14 @@ def test_llm_session_uses_model_items_and_falls_back_with_its_sentence(seed, tmp
 
 
 def test_llm_grades_short_answers_and_falls_back_offline(seed, tmp_path):
-    from assistant.quiz_types import QuizItem
+    from assistant.quiz.items import QuizItem
 
     chunk = _seed_chunk(seed, "$50,000+")
     item = QuizItem(id="x", type="short", question="Why does self-supervision need no labels?",
                     answer="The data contains both the question and the answer.", chunk_id=chunk.id,
                     source=chunk.source, heading=chunk.heading, passage=chunk.text,
                     content_hash=chunk.content_hash)
-    quiz = Quiz(seed)
+    quiz = make_quiz(seed)
     seed.__dict__["llm"] = ScriptedLLM(json.dumps({"correct": True, "score": 0.9, "feedback": "Yes: the text labels itself."}))
     try:
         verdict = quiz.check(item, "the text itself provides the labels")
@@ -275,7 +280,7 @@ def test_llm_grades_short_answers_and_falls_back_offline(seed, tmp_path):
 # --- topics and the command line -------------------------------------------------------------
 
 def test_topics_are_notes_and_sections(seed):
-    topics = Quiz(seed).topics()
+    topics = make_quiz(seed).topics()
     assert topics[0] == "ai-engineering-foundations.md"
     assert "ai-engineering-foundations.md › The Last Mile Challenge: Demo vs. Product" in topics
 
@@ -315,10 +320,10 @@ def test_json_topic_filter_and_unknown_topic(seed):
 # --- the Quiz tab's handlers as plain functions ----------------------------------------------
 
 def test_quiz_tab_flow(seed, tmp_path):
-    from assistant.review import ReviewStore
+    from assistant.quiz.scheduling import ReviewStore
     from assistant.ui import quiz_tab as tab
 
-    quiz = Quiz(seed, ReviewStore(tmp_path / "ui"))
+    quiz = make_quiz(seed, ReviewStore(tmp_path / "ui"))
     state, view = tab.start(quiz, "ana", [], tab.MODES[0], 5)
     assert view.mode == "asking" and view.status.startswith("1 of 5")
     assert "due today" in view.status
@@ -341,10 +346,10 @@ def test_quiz_tab_flow(seed, tmp_path):
 
 
 def test_quiz_tab_overrule_and_progress(seed, tmp_path):
-    from assistant.review import ReviewStore
+    from assistant.quiz.scheduling import ReviewStore
     from assistant.ui import quiz_tab as tab
 
-    quiz = Quiz(seed, ReviewStore(tmp_path / "ui2"))
+    quiz = make_quiz(seed, ReviewStore(tmp_path / "ui2"))
     state, view = tab.start(quiz, "ben", ["Last Mile"], tab.MODES[0], 3)
     while quiz.item(state["ids"][state["pos"]]).type == "flashcard":
         state, view = tab.answer(quiz, "ben", state, "", None)
@@ -366,39 +371,24 @@ def test_quiz_tab_overrule_and_progress(seed, tmp_path):
 
 
 def test_quiz_tab_reports_an_unknown_topic_in_one_sentence(seed, tmp_path):
-    from assistant.review import ReviewStore
+    from assistant.quiz.scheduling import ReviewStore
     from assistant.ui import quiz_tab as tab
 
-    quiz = Quiz(seed, ReviewStore(tmp_path / "ui3"))
+    quiz = make_quiz(seed, ReviewStore(tmp_path / "ui3"))
     state, view = tab.start(quiz, "cy", ["nothing like this"], tab.MODES[0], 5)
     assert state is None and "nothing like this" in view.status and view.mode == "idle"
-
-
-def test_quiz_tab_builds_inside_blocks(seed):
-    import gradio as gr
-
-    from assistant.ui.quiz_tab import build_quiz_tab
-
-    with gr.Blocks() as demo:
-        hidden = gr.Textbox(visible=False)
-        with gr.Tabs() as tabs:
-            with gr.Tab("Quiz", id="quiz"):
-                build_quiz_tab(seed, hidden, tabs)
-            with gr.Tab("Sources", id="sources"):
-                gr.Markdown("sources")
-    assert demo.fns  # handlers registered
 
 
 def test_a_real_llm_server_yields_only_validated_items_or_the_offline_fallback(seed, tmp_path, llm_server):
     """SmolLM2-135M over the real OpenAI protocol: whatever it writes, the learner gets questions,
     and every model item that got through is well-formed and grounded in its passage."""
     from assistant.llm import LLM
-    from assistant.review import ReviewStore
+    from assistant.quiz.scheduling import ReviewStore
 
     settings = Settings.from_env(environ={}, openai_base_url=llm_server, llm_model="smollm2", llm_timeout=60)
     seed.__dict__["llm"] = LLM(settings)
     try:
-        quiz = Quiz(seed, ReviewStore(tmp_path / "real-llm"))
+        quiz = make_quiz(seed, ReviewStore(tmp_path / "real-llm"))
         session = quiz.session("real", n=2, topics=["Last Mile"])
     finally:
         seed.__dict__["llm"] = None

@@ -1,7 +1,6 @@
 import json
 
 import pytest
-
 from conftest import run_cli
 
 
@@ -20,12 +19,12 @@ def test_scope_limits_results_to_a_folder_or_file_prefix(indexed):
     assert indexed.retriever.search("passages", k=5, scope="no-such-folder/") == []
 
 
-def test_near_duplicate_chunks_are_collapsed(runtime):
-    notes = runtime.settings.knowledge_dir
+def test_near_duplicate_chunks_are_collapsed(services):
+    notes = services.settings.knowledge_dir
     original = (notes / "rag/retrieval.md").read_text()
     (notes / "rag/retrieval-copy.md").write_text(original)
-    runtime.ingest()
-    hits = runtime.retriever.search("reciprocal rank fusion of rankings", k=5)
+    services.admin.ingest()
+    hits = services.retriever.search("reciprocal rank fusion of rankings", k=5)
     texts = [h.chunk.text for h in hits]
     assert len(texts) == len(set(texts))
 
@@ -55,44 +54,44 @@ def test_search_cli_table_is_readable(indexed):
     assert "basics/attention.html › Attention > Cost" in result.stdout
 
 
-def _saved_indexes(runtime):
-    folder = runtime.settings.data_dir / "keyword-index" / runtime.settings.collection
+def _saved_indexes(services):
+    folder = services.settings.data_dir / "keyword-index" / services.settings.collection
     return sorted(p for p in folder.iterdir() if not p.name.startswith(".")) if folder.is_dir() else []
 
 
-def test_the_keyword_index_is_saved_and_reloaded_and_follows_note_changes(runtime, embedder, monkeypatch):
-    from assistant import retrieval
+def test_the_keyword_index_is_saved_and_reloaded_and_follows_note_changes(services, embedder, monkeypatch):
+    from assistant.index import retrieval
 
-    runtime.ingest()
-    first = runtime.retriever.search("BM25", k=3)
-    saved = _saved_indexes(runtime)
+    services.admin.ingest()
+    first = services.retriever.search("BM25", k=3)
+    saved = _saved_indexes(services)
     assert len(saved) == 1
     # A later start reads the saved index (no note is tokenised again) and finds the same.
     with monkeypatch.context() as patched:
         patched.setattr(retrieval, "_tokenize", lambda texts: pytest.fail("the index was rebuilt"))
-        again = retrieval.Retriever(runtime.store, embedder, cache_dir=saved[0].parent)
+        again = retrieval.Retriever(services.store, embedder, cache_dir=saved[0].parent)
     assert [h.chunk.id for h in again.search("BM25", k=3)] == [h.chunk.id for h in first]
-    assert _saved_indexes(runtime) == saved
+    assert _saved_indexes(services) == saved
     # A changed note means a new index, found by its new words; the stale one is removed.
-    note = runtime.settings.knowledge_dir / "rag/retrieval.md"
+    note = services.settings.knowledge_dir / "rag/retrieval.md"
     note.write_text(note.read_text() + "\n\nZanzibarian reranking is a made-up word for this test.\n")
-    runtime.ingest()
-    assert "Zanzibarian" in runtime.retriever.search("zanzibarian", k=1)[0].chunk.text
-    assert len(_saved_indexes(runtime)) == 1 and _saved_indexes(runtime) != saved
+    services.admin.ingest()
+    assert "Zanzibarian" in services.retriever.search("zanzibarian", k=1)[0].chunk.text
+    assert len(_saved_indexes(services)) == 1 and _saved_indexes(services) != saved
 
 
-def test_a_damaged_or_unwritable_saved_index_is_rebuilt_not_fatal(runtime, embedder):
-    from assistant.retrieval import Retriever
+def test_a_damaged_or_unwritable_saved_index_is_rebuilt_not_fatal(services, embedder):
+    from assistant.index.retrieval import Retriever
 
-    runtime.ingest()
-    runtime.retriever  # noqa: B018  (created on first use, which saves its index)
-    saved = _saved_indexes(runtime)[0]
+    services.admin.ingest()
+    services.retriever  # noqa: B018  (created on first use, which saves its index)
+    saved = _saved_indexes(services)[0]
     for part in saved.iterdir():
         part.write_bytes(b"not an index")
-    rebuilt = Retriever(runtime.store, embedder, cache_dir=saved.parent)
+    rebuilt = Retriever(services.store, embedder, cache_dir=saved.parent)
     assert "BM25" in rebuilt.search("BM25", k=1)[0].chunk.text
     # A cache folder that cannot be created (a file is in the way) only costs the saving.
-    blocked = runtime.settings.data_dir / "blocked"
+    blocked = services.settings.data_dir / "blocked"
     blocked.write_text("a file, not a folder")
-    unsaved = Retriever(runtime.store, embedder, cache_dir=blocked / "index")
+    unsaved = Retriever(services.store, embedder, cache_dir=blocked / "index")
     assert "BM25" in unsaved.search("BM25", k=1)[0].chunk.text

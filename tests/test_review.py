@@ -14,12 +14,10 @@ import time
 from datetime import datetime, timedelta, timezone
 
 import pytest
+from conftest import ROOT, make_quiz
 
-from conftest import ROOT
-
-from assistant.config import Settings
-from assistant.quiz import Quiz
-from assistant.review import ReviewStore, format_interval
+from assistant.core.config import Settings
+from assistant.quiz.scheduling import ReviewStore, format_interval
 
 SEED = ROOT / "knowledge"
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=timezone.utc)  # a Monday morning
@@ -28,25 +26,25 @@ T0 = datetime(2026, 3, 2, 9, 0, tzinfo=timezone.utc)  # a Monday morning
 @pytest.fixture
 def seed(tmp_path, embedder):
     """A writable copy of the seed notes, indexed, with its own progress database."""
-    from assistant.runtime import Runtime
+    from assistant.services import Services
 
     shutil.copytree(SEED, tmp_path / "knowledge")
-    rt = Runtime(Settings.from_env(environ={}, knowledge_dir=tmp_path / "knowledge",
+    rt = Services(Settings.from_env(environ={}, knowledge_dir=tmp_path / "knowledge",
                                    data_dir=tmp_path / "data"))
     rt.__dict__["embedder"] = embedder
     rt.__dict__["llm"] = None
-    rt.ingest()
+    rt.admin.ingest()
     return rt
 
 
-def _first_item(quiz: Quiz, learner: str = "ana", now=T0):
+def _first_item(quiz, learner: str = "ana", now=T0):
     return quiz.session(learner, n=1, now=now).items[0]
 
 
 # --- FSRS scheduling with a controlled clock -------------------------------------------------
 
 def test_intervals_grow_on_success_and_shrink_on_failure(seed):
-    quiz = Quiz(seed)
+    quiz = make_quiz(seed)
     item = _first_item(quiz)
     now = T0
     first = quiz.record("ana", item, 3, now=now)  # Good on a new card: a learning step
@@ -68,7 +66,7 @@ def test_intervals_grow_on_success_and_shrink_on_failure(seed):
 
 
 def test_rating_buttons_show_the_interval_the_card_gets(seed):
-    quiz = Quiz(seed)
+    quiz = make_quiz(seed)
     item = _first_item(quiz)
     preview = quiz.preview("ana", item, now=T0)
     assert preview[1] == "<1 min" and preview[3] == "<10 min" and preview[4].endswith(" d")
@@ -86,7 +84,7 @@ def test_interval_labels_read_like_anki(delta, text):
 
 
 def test_due_queue_and_daily_new_card_limit(seed):
-    quiz = Quiz(seed, ReviewStore(seed.settings.data_dir, new_per_day=3))
+    quiz = make_quiz(seed, ReviewStore(seed.settings.data_dir, new_per_day=3))
     first = quiz.session("ana", n=10, now=T0)
     assert len(first.items) == 3 and first.due == 0  # only three new cards a day
     for item in first.items:
@@ -106,7 +104,7 @@ def test_due_queue_and_daily_new_card_limit(seed):
 
 
 def test_progress_is_per_learner(seed):
-    quiz = Quiz(seed)
+    quiz = make_quiz(seed)
     item = _first_item(quiz)
     quiz.record("alice", item, 4, now=T0)
     assert quiz.store.history("alice") and not quiz.store.history("bob")
@@ -116,7 +114,7 @@ def test_progress_is_per_learner(seed):
 
 
 def test_mastery_and_forecast(seed):
-    quiz = Quiz(seed)
+    quiz = make_quiz(seed)
     items = quiz.session("ana", n=4, topics=["Last Mile"], now=T0).items
     for item in items:
         quiz.record("ana", item, 3, now=T0)  # Good: back in 10 minutes, so due today
@@ -132,7 +130,7 @@ def test_mastery_and_forecast(seed):
 # --- persistence -------------------------------------------------------------------------------
 
 def test_progress_survives_a_restart(seed):
-    quiz = Quiz(seed)
+    quiz = make_quiz(seed)
     item = _first_item(quiz)
     review = quiz.record("ana", item, 3, now=T0)
     del quiz
@@ -198,7 +196,7 @@ def test_killed_quiz_keeps_every_rated_answer(seed):
 # --- notes that change --------------------------------------------------------------------
 
 def test_editing_a_note_retires_its_questions_and_keeps_history(seed):
-    quiz = Quiz(seed)
+    quiz = make_quiz(seed)
     quiz.prepare(T0)
     items = {i.id: i for i in quiz.store.items()}
     linkedin = next(i for i in items.values() if "LinkedIn" in i.question)
@@ -208,7 +206,7 @@ def test_editing_a_note_retires_its_questions_and_keeps_history(seed):
 
     note = seed.settings.knowledge_dir / "ai-engineering-foundations.md"
     note.write_text(note.read_text().replace("needed 4 MORE months", "needed 5 MORE months"))
-    seed.ingest()
+    seed.admin.ingest()
     report = quiz.prepare(T0 + timedelta(hours=1))
 
     assert report.retired >= 1 and report.added >= 1
@@ -227,25 +225,25 @@ def test_editing_a_note_retires_its_questions_and_keeps_history(seed):
 
     # undoing the edit brings the old question back with its history
     note.write_text(note.read_text().replace("needed 5 MORE months", "needed 4 MORE months"))
-    seed.ingest()
+    seed.admin.ingest()
     quiz.prepare(T0 + timedelta(hours=2))
     assert not quiz.store.is_retired(linkedin.id)
     assert quiz.store.card("ana", linkedin.id).last_review is not None
 
 
 def test_removing_a_note_retires_all_its_questions(seed):
-    quiz = Quiz(seed)
+    quiz = make_quiz(seed)
     quiz.prepare(T0)
     before = quiz.store.items()
     extra = seed.settings.knowledge_dir / "extra.md"
     extra.write_text("# Extra\n\n## Retrieval\n\n**Three retrieval styles:**\n\n- Dense\n- Sparse\n- Hybrid\n\n"
                      "Reciprocal rank fusion combines rankings without calibrating their scores.\n")
-    seed.ingest()
+    seed.admin.ingest()
     quiz.prepare(T0)
     added = [i for i in quiz.store.items() if i.source == "extra.md"]
     assert added and any("Three retrieval styles" in i.question for i in added)
     extra.unlink()
-    seed.ingest()
+    seed.admin.ingest()
     report = quiz.prepare(T0)
     assert report.retired == len(added)
     assert {i.id for i in quiz.store.items()} == {i.id for i in before}

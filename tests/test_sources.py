@@ -9,9 +9,18 @@ from pathlib import Path
 
 import pytest
 
-from assistant import notes_folder
-from assistant.errors import IndexBusy
-from assistant.note_render import (
+from assistant.core.errors import IndexBusy
+from assistant.core.schema import Chunk, Hit
+from assistant.core.wording import ago
+from assistant.sources import folder as notes_folder
+from assistant.sources.folder import (
+    SourceError,
+    resolve_folder,
+    resolve_note,
+    safe_filename,
+    save_upload,
+)
+from assistant.sources.render import (
     Highlight,
     NoteText,
     chunk_highlight,
@@ -23,19 +32,17 @@ from assistant.note_render import (
     sanitize,
     snippet,
 )
-from assistant.notes_folder import (
-    SourceError,
-    current_status,
-    delete_note,
-    resolve_folder,
-    resolve_note,
-    safe_filename,
-    save_upload,
+from assistant.sources.service import Sources
+from assistant.sources.tree import (
+    build_tree,
+    render_tree,
+    section_chunks,
+    section_highlight,
 )
-from assistant.schema import Chunk, Hit
-from assistant.source_tree import build_tree, render_tree, section_chunks, section_highlight
-from assistant.sources_view import file_chunks, open_view, reindex, render_hits, render_status, upload_files
-from assistant.wording import ago
+from assistant.sources.view import (
+    render_hits,
+    render_status,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -159,8 +166,8 @@ def test_plain_text_and_pdf_pages_are_escaped_and_marked_at_their_offsets():
 
 
 def test_every_chunk_of_the_sample_notes_is_highlighted_in_its_rendered_note(embedder, tmp_path):
-    from assistant.chunking import Chunker
-    from assistant.loaders import load
+    from assistant.index.chunking import Chunker
+    from assistant.index.loaders import load
 
     knowledge = tmp_path / "k"
     import shutil
@@ -439,11 +446,8 @@ def test_an_oversized_upload_is_refused_before_it_is_read(folder, tmp_path, monk
     ok = tmp_path / "ok.md"
     ok.write_text("# Fine\n")
 
-    class Runtime:
-        class settings:
-            knowledge_dir = folder
-
-    message, saved = upload_files(Runtime, [str(big), str(ok)], "")
+    sources = Sources(folder, store=None, chunks=list, search=None, admin=None)
+    message, saved = sources.upload([str(big), str(ok)], "")
     assert saved == 1 and "over the" in message and "Saved ok.md." in message
     assert not (folder / "big.md").exists()
 
@@ -458,7 +462,7 @@ def test_uploads_into_a_folder_outside_are_refused(folder):
 
 def test_status_lists_new_edited_deleted_and_unindexable_notes(indexed):
     root = indexed.settings.knowledge_dir
-    status = current_status(indexed)
+    status = indexed.sources.status()
     assert status.files == 5 and status.chunks == indexed.store.count() and status.last_indexed
     assert status.stale == {}
     assert status.skipped == {"basics/empty.md": "empty file"}
@@ -467,7 +471,7 @@ def test_status_lists_new_edited_deleted_and_unindexable_notes(indexed):
     (root / "rag/retrieval.md").write_text((root / "rag/retrieval.md").read_text() + "\nMore.\n")
     (root / "rag/new.md").write_text("# New\n\nA new note.\n")
     (root / "basics/tokens.txt").unlink()
-    status = current_status(indexed)
+    status = indexed.sources.status()
     assert status.stale == {"rag/retrieval.md": "edited", "rag/new.md": "new", "basics/tokens.txt": "deleted"}
     out = render_status(status, now=time.time())
     assert "3 notes changed on disk since" in out and "Re-index" in out and "1 file cannot be indexed" in out
@@ -475,29 +479,29 @@ def test_status_lists_new_edited_deleted_and_unindexable_notes(indexed):
 
 def test_open_view_renders_a_chunk_a_section_and_the_chunk_view(indexed):
     hit = indexed.retriever.search("reciprocal rank fusion", k=1)[0]
-    html, source = open_view(indexed, chunk_id=hit.chunk.id + "#2")
+    html, source = indexed.sources.open_view(chunk_id=hit.chunk.id + "#2")
     assert source == "rag/retrieval.md" and f'id="chunk-{hit.chunk.id}"' in html
     assert "Reciprocal rank fusion" in marked_text(html)
-    html, _ = open_view(indexed, source="rag/retrieval.md", heading="Retrieval Notes > Chunking")
+    html, _ = indexed.sources.open_view(source="rag/retrieval.md", heading="Retrieval Notes > Chunking")
     assert "Chunks should follow" in marked_text(html, "section") and "Overlap" in marked_text(html, "section")
-    html, _ = open_view(indexed, chunk_id=hit.chunk.id, mode="chunks")
-    assert html.count('<section class="chunk') == len(file_chunks(indexed, "rag/retrieval.md"))
+    html, _ = indexed.sources.open_view(chunk_id=hit.chunk.id, mode="chunks")
+    assert html.count('<section class="chunk') == len(indexed.sources.file_chunks("rag/retrieval.md"))
     assert f'<section class="chunk cited" id="chunk-{hit.chunk.id}">' in html and "tokens with heading" in html
-    assert "no longer in the index" in open_view(indexed, chunk_id="deadbeef")[0]
-    assert "outside the knowledge folder" in open_view(indexed, source="../secret.md")[0] or \
-        "leaves the knowledge folder" in open_view(indexed, source="../secret.md")[0]
+    assert "no longer in the index" in indexed.sources.open_view(chunk_id="deadbeef")[0]
+    assert "outside the knowledge folder" in indexed.sources.open_view(source="../secret.md")[0] or \
+        "leaves the knowledge folder" in indexed.sources.open_view(source="../secret.md")[0]
 
 
 def test_delete_removes_the_note_from_folder_and_index(indexed):
     before = indexed.store.count()
     n = len(indexed.store.ids_for_source("rag/retrieval.md"))
-    message = delete_note(indexed, "rag/retrieval.md")
+    message = indexed.sources.delete("rag/retrieval.md")
     assert message == f"Deleted rag/retrieval.md: removed from the notes folder and {n} chunks from the index."
     assert not (indexed.settings.knowledge_dir / "rag/retrieval.md").exists()
     assert indexed.store.count() == before - n and "rag/retrieval.md" not in indexed.store.files()
     assert all(c.source != "rag/retrieval.md" for c in indexed.retriever.chunks)
     with pytest.raises(SourceError, match="not in your notes"):
-        delete_note(indexed, "rag/retrieval.md")
+        indexed.sources.delete("rag/retrieval.md")
 
 
 def test_delete_refuses_paths_outside_and_waits_for_a_running_index(indexed, tmp_path):
@@ -508,11 +512,11 @@ def test_delete_refuses_paths_outside_and_waits_for_a_running_index(indexed, tmp
     os.symlink(secret, indexed.settings.knowledge_dir / "link.md")
     for rel in ("../secret.md", str(secret), "link.md"):
         with pytest.raises(SourceError):
-            delete_note(indexed, rel)
+            indexed.sources.delete(rel)
     assert secret.read_text() == "keep me"
     with FileLock(str(indexed.settings.data_dir / "ingest.lock")):
         with pytest.raises(IndexBusy):
-            delete_note(indexed, "rag/evaluation.mdx")
+            indexed.sources.delete("rag/evaluation.mdx")
     assert (indexed.settings.knowledge_dir / "rag/evaluation.mdx").exists()
 
 
@@ -521,8 +525,8 @@ def test_reindex_reports_what_changed_and_a_busy_index_in_one_sentence(indexed):
 
     (indexed.settings.knowledge_dir / "rag/new.md").write_text("# New\n\nA brand new note about agents.\n")
     calls = []
-    out = reindex(indexed, lambda done, total: calls.append((done, total)))
+    out = indexed.sources.reindex(lambda done, total: calls.append((done, total)))
     assert "Re-indexed:" in out and "1 added" in out and "rag/new.md" in out and calls[-1][0] == calls[-1][1]
     with FileLock(str(indexed.settings.data_dir / "ingest.lock")):
-        out = reindex(indexed)
+        out = indexed.sources.reindex()
     assert 'class="error"' in out and "Another indexing run is already working" in out

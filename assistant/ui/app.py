@@ -4,50 +4,50 @@ from __future__ import annotations
 
 import gradio as gr
 
-from ..runtime import Runtime
+from ..services import Services
 from . import render
 from .ask_tab import build_ask_tab
 from .quiz_tab import build_quiz_tab
 from .sources_tab import build_sources_tab
 
 
-def build(runtime: Runtime) -> gr.Blocks:
+def build(services: Services) -> gr.Blocks:
     with gr.Blocks(title="AI Engineering Tutor") as demo:
         gr.Markdown("### AI Engineering Tutor", elem_id="title")
         # Set to a chunk id by a citation or quiz feedback; the Sources tab shows that passage.
         open_source = gr.Textbox(visible=False, elem_id="open-source")
         with gr.Tabs(elem_id="tabs") as tabs:
             with gr.Tab("Ask", id="ask"):
-                build_ask_tab(runtime, open_source, tabs)
+                build_ask_tab(services.ask, open_source, tabs)
             with gr.Tab("Quiz", id="quiz"):
-                build_quiz_tab(runtime, open_source, tabs)
+                build_quiz_tab(services.quiz, open_source, tabs)
             with gr.Tab("Sources", id="sources"):
-                build_sources_tab(runtime, open_source)
-        _register_api(runtime)
+                build_sources_tab(services.sources, open_source)
+        _register_api(services.ask, services.quiz)
     return demo
 
 
-def _register_api(runtime: Runtime) -> None:
+def _register_api(answerer, quiz_service) -> None:
     """Plain endpoints for scripts and load tests (gradio_client), beside the UI's own events."""
 
     def ask(question: str, history: list[dict] | None = None) -> dict:
         """Answer a question from the notes; `history` is the conversation so far."""
-        return runtime.answerer.ask(question, history or []).to_dict()
+        return answerer.ask(question, history or []).to_dict()
 
     gr.api(ask, api_name="ask")
 
     def quiz(n: int = 5, request: gr.Request = None) -> dict:
         """Up to n quiz items for the signed-in learner, as `python -m assistant quiz --json`."""
-        session = runtime.quiz.session(_learner(request), max(1, min(n, 50)))
+        session = quiz_service.session(_learner(request), max(1, min(n, 50)))
         return {"items": [item.to_dict() for item in session.items]}
 
     def quiz_answer(item_id: str, answer: str, rating: int = 3, request: gr.Request = None) -> dict:
         """Check an answer and record the review (rating 1-4) for the signed-in learner."""
-        item = runtime.quiz.item(item_id)
+        item = quiz_service.item(item_id)
         if item is None:
             return {"error": "No such question; start a new quiz."}
-        verdict = runtime.quiz.check(item, answer)
-        runtime.quiz.record(_learner(request), item, min(4, max(1, rating)), verdict)
+        verdict = quiz_service.check(item, answer)
+        quiz_service.record(_learner(request), item, min(4, max(1, rating)), verdict)
         return {"correct": verdict.correct, "expected": verdict.expected}
 
     gr.api(quiz, api_name="quiz")
@@ -59,16 +59,16 @@ def _learner(request: gr.Request | None) -> str:
     return (request.username if request is not None and request.username else None) or "local"
 
 
-def launch(runtime: Runtime, users: dict[str, str] | None = None) -> None:
-    from ..auth import checker
+def launch(services: Services, users: dict[str, str] | None = None) -> None:
+    from .auth import checker
 
-    build(runtime).queue(default_concurrency_limit=8).launch(
-        server_name=runtime.settings.host,
-        server_port=runtime.settings.port,
+    build(services).queue(default_concurrency_limit=8).launch(
+        server_name=services.settings.host,
+        server_port=services.settings.port,
         auth=checker(users) if users else None,
         auth_message="Sign in to your tutor." if users else None,
         show_error=False,  # errors reach the user as sentences from our handlers, never traces
-        max_file_size=f"{runtime.settings.max_upload_mb}mb",
+        max_file_size=f"{services.settings.max_upload_mb}mb",
         css=render.CSS,
         footer_links=[],
     )

@@ -6,12 +6,11 @@ import time
 
 import gradio as gr
 
-from ..runtime import Runtime
-from ..schema import Answer
+from ..core.schema import Answer
 from . import render
 
 
-def respond(runtime: Runtime, message: str, history: list[dict]):
+def respond(ask, message: str, history: list[dict]):
     """Stream (chat history, sources panel, retrieved table, answer) for one question."""
     message = (message or "").strip()
     if not message:
@@ -20,7 +19,7 @@ def respond(runtime: Runtime, message: str, history: list[dict]):
     prior = list(history or [])
     chat = prior + [{"role": "user", "content": message}]
     answer: Answer | None = None
-    for answer in runtime.answerer.stream(message, prior):
+    for answer in ask.stream(message, prior):
         reply = {"role": "assistant", "content": render.chat_markdown(answer)}
         if answer.done:
             yield chat + [reply], render.sources_panel(answer), render.retrieved_table(answer), answer
@@ -28,7 +27,8 @@ def respond(runtime: Runtime, message: str, history: list[dict]):
             yield chat + [reply], gr.skip(), gr.skip(), gr.skip()
 
 
-def build_ask_tab(runtime: Runtime, open_source: gr.Textbox, tabs: gr.Tabs) -> None:
+def build_ask_tab(ask, open_source: gr.Textbox, tabs: gr.Tabs) -> None:
+    """`ask`: the Answerer service."""
     last_answer = gr.State(None)
     pending = gr.State("")  # the question being answered, so the box can clear at once
     with gr.Row(equal_height=False):
@@ -37,7 +37,7 @@ def build_ask_tab(runtime: Runtime, open_source: gr.Textbox, tabs: gr.Tabs) -> N
                 height=520,
                 label="Conversation",
                 show_label=False,
-                examples=[{"text": q} for q in render.starter_questions(runtime.retriever.chunks)],
+                examples=[{"text": q} for q in render.starter_questions(ask.retriever.chunks)],
                 placeholder="Ask anything about your notes. Answers quote them, with sources.",
                 buttons=["copy"],
                 feedback_options=None,
@@ -55,7 +55,7 @@ def build_ask_tab(runtime: Runtime, open_source: gr.Textbox, tabs: gr.Tabs) -> N
                 )
                 send = gr.Button("Ask", variant="primary", scale=1, min_width=80, elem_id="ask-send")
             with gr.Row():
-                gr.HTML(f'<span class="mode-badge">Mode: {runtime.answerer.mode_label}</span>')
+                gr.HTML(f'<span class="mode-badge">Mode: {ask.mode_label}</span>')
                 clear = gr.Button("Clear conversation", size="sm", variant="secondary", scale=0)
         with gr.Column(scale=2, min_width=300):
             gr.Markdown("#### Sources")
@@ -85,7 +85,7 @@ def build_ask_tab(runtime: Runtime, open_source: gr.Textbox, tabs: gr.Tabs) -> N
     private = {"api_visibility": "private"}  # UI plumbing; scripts use the /ask endpoint instead
 
     def stream_answer(message, history):
-        yield from respond(runtime, message, history)
+        yield from respond(ask, message, history)
 
     def take(message):
         return "", message

@@ -10,10 +10,18 @@ import time
 
 import gradio as gr
 
-from ..errors import AssistantError
-from ..review import RATINGS
+from ..core.errors import AssistantError
+from ..quiz.scheduling import RATINGS
 from .quiz_view import (  # noqa: F401  (re-exported: the tab's behaviour, tested as functions)
-    MODES, View, answer, learner_of, overrule, progress, rate, render_message, start,
+    MODES,
+    View,
+    answer,
+    learner_of,
+    overrule,
+    progress,
+    rate,
+    render_message,
+    start,
 )
 
 logger = logging.getLogger(__name__)
@@ -64,11 +72,11 @@ def _counts_axis(frame, column: str) -> list[int]:
 
 # --- Gradio wiring --------------------------------------------------------------------------
 
-def build_quiz_tab(runtime, open_source, tabs=None) -> None:
-    """The Quiz tab's contents, inside the caller's `with gr.Tab("Quiz")`. "Open in sources" sets
+def build_quiz_tab(quiz, open_source, tabs=None) -> None:
+    """The Quiz tab's contents, inside the caller's `with gr.Tab("Quiz")`; `quiz` is the Quiz service.
+    "Open in sources" sets
     `open_source` to the passage's chunk id (+ '#nonce') and, given the app's `tabs`, selects the
     tab with id "sources"."""
-    quiz = runtime.quiz
     try:
         choices = quiz.topics()
     except AssistantError:

@@ -12,12 +12,12 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
-from ..errors import AssistantError
-from ..quiz import Quiz, where
-from ..quiz_check import Verdict
-from ..quiz_offline import plain
-from ..quiz_types import BLANK, TYPE_LABELS, QuizItem
-from ..review import DEFAULT_LEARNER, LEARN_AHEAD, RATINGS
+from ..core.errors import AssistantError
+from ..quiz.checking import Verdict
+from ..quiz.generate import plain
+from ..quiz.items import BLANK, TYPE_LABELS, QuizItem
+from ..quiz.scheduling import DEFAULT_LEARNER, LEARN_AHEAD, RATINGS
+from ..quiz.service import Quiz, where
 
 MODES = ("Due and new", "Due reviews only")
 GREEN, RED = "#15803d", "#b91c1c"

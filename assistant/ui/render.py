@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import html
 
-from ..note_render import quote_spans, render_markdown
-from ..schema import Answer, Chunk, Citation, Hit
+from ..core.schema import Answer, Chunk, Citation, Hit
+from ..sources.render import quote_spans, render_markdown
 
 
 def chat_markdown(answer: Answer) -> str:

@@ -1,6 +1,5 @@
 """The Sources tab: the note tree, the rendered note with a passage highlighted, search, upload,
-re-index and delete. Handlers stay a few lines; everything they show comes from
-assistant.sources_view, and the folder's sub-folders and deletes from assistant.notes_folder.
+re-index and delete. Handlers stay a few lines around the Sources service (assistant/sources/).
 """
 
 from __future__ import annotations
@@ -9,9 +8,9 @@ import html
 
 import gradio as gr
 
-from .. import sources_view
-from ..errors import AssistantError
-from ..notes_folder import delete_note, note_folders
+from ..core.errors import AssistantError
+from ..sources.folder import note_folders
+from ..sources.view import EMPTY_VIEW, render_message
 
 MODES = [("Note", "note"), ("Chunks", "chunks")]
 TOP_LEVEL = "(top level)"
@@ -183,13 +182,12 @@ button.linkish:hover { text-decoration: underline; }
 """
 
 
-def build_sources_tab(runtime, open_source: gr.Textbox, retrieved: gr.State | None = None) -> None:
+def build_sources_tab(sources, open_source: gr.Textbox) -> None:
     """Build the tab's contents inside the caller's `with gr.Tab(...)`.
 
-    `open_source`: when its value becomes a chunk id (optionally with a '#nonce' suffix so the same
-    citation can be opened twice), the chunk's note is shown with the passage highlighted.
-    `retrieved` (optional): a gr.State holding {"query": str, "hits": [Hit], "cited": [chunk_id]}
-    for the last answer; its passages are then listed here with scores, cited or not.
+    `sources`: the Sources service. `open_source`: when its value becomes a chunk id (optionally
+    with a '#nonce' suffix so the same citation can be opened twice), the chunk's note is shown
+    with the passage highlighted.
     """
     current = gr.State({"source": None, "heading": None, "chunk": None})
 
@@ -204,16 +202,14 @@ def build_sources_tab(runtime, open_source: gr.Textbox, retrieved: gr.State | No
             query = gr.Textbox(placeholder="Search your notes", show_label=False, submit_btn="Search",
                                elem_id="sources-search", container=False)
             hits = gr.HTML("", css_template=HITS_CSS, js_on_load=PICK_JS, elem_id="sources-hits", visible=False)
-            last_answer = gr.HTML("", css_template=HITS_CSS, js_on_load=PICK_JS, elem_id="sources-last-answer",
-                                  visible=retrieved is not None)
             tree = gr.HTML('<div class="src-empty">Loading your notes…</div>', css_template=TREE_CSS, js_on_load=PICK_JS,
                            elem_id="sources-tree")
             with gr.Accordion("Add notes", open=False, elem_id="sources-add"):
                 # No file_types: Gradio would reject a whole drop for one wrong file with a generic
-                # error; each file is checked in sources_view.upload_files and answered with a sentence.
+                # error; each file is checked by Sources.upload and answered with a sentence.
                 upload = gr.File(label="Markdown, MDX, text, PDF or HTML notes", file_count="multiple",
                                  height=170, elem_id="sources-upload")
-                folder = gr.Dropdown(choices=_folders(runtime), value=TOP_LEVEL, label="Save into",
+                folder = gr.Dropdown(choices=_folders(sources), value=TOP_LEVEL, label="Save into",
                                      elem_id="sources-folder")
                 upload_msg = gr.HTML("", css_template=STATUS_CSS, js_on_load=None)
         with gr.Column(scale=3, min_width=360):
@@ -227,13 +223,13 @@ def build_sources_tab(runtime, open_source: gr.Textbox, retrieved: gr.State | No
                 confirm_btn = gr.Button("Delete", variant="stop", size="sm", scale=0, min_width=90,
                                         elem_id="sources-confirm-delete")
                 cancel_btn = gr.Button("Cancel", size="sm", scale=0, min_width=90)
-            view = gr.HTML(sources_view.render_message(sources_view.EMPTY_VIEW), css_template=VIEW_CSS,
+            view = gr.HTML(render_message(EMPTY_VIEW), css_template=VIEW_CSS,
                            js_on_load=VIEW_JS, elem_id="sources-view")
 
-    # --- handlers: each a few lines around assistant.sources_view ----------------------------
+    # --- handlers: each a few lines around the Sources service ----------------------------
 
     def show(state: dict, mode_value: str):
-        html, source = sources_view.open_view(runtime, state.get("source"), state.get("heading"),
+        html, source = sources.open_view(state.get("source"), state.get("heading"),
                                               state.get("chunk"), mode_value)
         return html, {**state, "source": source}, gr.Button(interactive=bool(source))
 
@@ -250,21 +246,20 @@ def build_sources_tab(runtime, open_source: gr.Textbox, retrieved: gr.State | No
         return *show({"source": None, "heading": None, "chunk": chunk_id}, "note"), "note"
 
     def search(q: str):
-        results = runtime.retriever.search(q, k=8) if q.strip() else []
-        return gr.HTML(sources_view.render_hits(q, results), visible=bool(q.strip()))
+        return gr.HTML(sources.search_view(q), visible=bool(q.strip()))
 
     def refresh(message: str = ""):
-        status_html, tree_html = sources_view.overview(runtime, message)
-        return status_html, tree_html, gr.Dropdown(choices=_folders(runtime))
+        status_html, tree_html = sources.overview(message)
+        return status_html, tree_html, gr.Dropdown(choices=_folders(sources))
 
     def run_reindex(progress=gr.Progress()):
         def report(done: int, total: int) -> None:
             progress((done, total) if total else 1.0, desc="Embedding new and changed passages", unit="chunks")
-        return refresh(sources_view.reindex(runtime, report))
+        return refresh(sources.reindex(report))
 
     def save(files, folder_value):
         paths = [getattr(f, "name", f) for f in (files or [])]
-        message, _ = sources_view.upload_files(runtime, paths, "" if folder_value == TOP_LEVEL else folder_value)
+        message, _ = sources.upload(paths, "" if folder_value == TOP_LEVEL else folder_value)
         return message, None
 
     def ask_delete(state: dict):
@@ -275,18 +270,18 @@ def build_sources_tab(runtime, open_source: gr.Textbox, retrieved: gr.State | No
 
     def do_delete(state: dict):
         try:
-            message = delete_note(runtime, state.get("source") or "")
+            message = sources.delete(state.get("source") or "")
         except AssistantError as exc:
             message = f'<span class="error">{html.escape(str(exc))}</span>'
             return (*refresh(message), gr.skip(), gr.skip(), gr.Row(visible=False), gr.skip())
-        return (*refresh(html.escape(message)), sources_view.render_message(sources_view.EMPTY_VIEW),
+        return (*refresh(html.escape(message)), render_message(EMPTY_VIEW),
                 {"source": None, "heading": None, "chunk": None}, gr.Row(visible=False),
                 gr.Button(interactive=False))
 
     gr.on(None, refresh, None, [status, tree, folder], show_progress="hidden")  # on every page load
     view_out = [view, current, delete_btn]
     refresh_out = [status, tree, folder]
-    for source in (tree, hits, view, last_answer):
+    for source in (tree, hits, view):
         source.click(pick, [mode], [*view_out, mode], show_progress="hidden")
     mode.input(show, [current, mode], view_out, show_progress="hidden")
     open_source.change(from_citation, [open_source], [*view_out, mode], show_progress="hidden")
@@ -298,17 +293,7 @@ def build_sources_tab(runtime, open_source: gr.Textbox, retrieved: gr.State | No
     delete_btn.click(ask_delete, [current], [confirm_row, confirm_text], show_progress="hidden")
     cancel_btn.click(lambda: gr.Row(visible=False), None, [confirm_row], show_progress="hidden")
     confirm_btn.click(do_delete, [current], [*refresh_out, view, current, confirm_row, delete_btn])
-    if retrieved is not None:
-        retrieved.change(_render_retrieved, [retrieved], [last_answer], show_progress="hidden")
 
 
-def _folders(runtime) -> list[str]:
-    return [TOP_LEVEL, *note_folders(runtime.settings.knowledge_dir)]
-
-
-def _render_retrieved(value) -> str:
-    if not value or not value.get("hits"):
-        return ""
-    cited = {cid: n for n, cid in enumerate(value.get("cited") or [], start=1)}
-    return sources_view.render_hits(value.get("query", ""), value["hits"], cited,
-                                    title="Passages retrieved for the last answer")
+def _folders(sources) -> list[str]:
+    return [TOP_LEVEL, *note_folders(sources.root)]

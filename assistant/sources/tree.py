@@ -8,9 +8,9 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
-from .note_render import Highlight
-from .schema import Chunk
-from .wording import plural
+from ..core.schema import Chunk
+from ..core.wording import plural
+from .render import Highlight
 
 
 @dataclass

@@ -25,9 +25,9 @@ from pathlib import Path
 
 from fsrs import Card, Rating, Scheduler, State
 
-from .quiz_types import QuizItem, matches_any
-from .review_progress import ProgressQueries, _card, _ts, day_start, utcnow
-from .schema import Chunk
+from ..core.schema import Chunk
+from .items import QuizItem, matches_any
+from .progress import ProgressQueries, _card, _ts, day_start, utcnow
 
 __all__ = ["ReviewStore", "Review", "SyncReport", "format_interval", "day_start", "utcnow",
            "DEFAULT_LEARNER", "LEARN_AHEAD", "NEW_PER_DAY", "RATINGS"]
@@ -190,7 +190,7 @@ class ReviewStore(ProgressQueries):
         return added + restored
 
     def _insert(self, db: sqlite3.Connection, items: list[QuizItem], now: datetime) -> tuple[int, int]:
-        from .quiz_offline import dedupe_key
+        from .generate import dedupe_key
 
         taken = {r[0] for r in db.execute(
             "SELECT dedupe_key FROM items WHERE retired_at IS NULL")}

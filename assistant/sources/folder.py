@@ -13,9 +13,10 @@ import unicodedata
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
-from .errors import AssistantError, IndexBusy
-from .loaders import MAX_FILE_BYTES, PDF, Unreadable, decode, load
-from .wording import plural, shorten
+from ..core.errors import AssistantError
+from ..core.wording import shorten
+from ..index.ingestion import file_sha256, scan
+from ..index.loaders import MAX_FILE_BYTES, PDF, Unreadable, decode, load
 
 # What may be uploaded from the browser (the loaders also read `.text`; it is not offered here).
 UPLOAD_TYPES = (".md", ".markdown", ".mdx", ".txt", ".pdf", ".html", ".htm")
@@ -237,46 +238,6 @@ def save_uploaded_file(root: Path, path: Path, folder: str | None = "", max_mb: 
                           "try uploading it again.") from None
 
 
-# --- delete ---------------------------------------------------------------------------------
-
-
-def delete_note(runtime, rel: str) -> str:
-    """Delete a note from the knowledge folder and its chunks from the index; returns a sentence.
-
-    Takes the indexing lock, so it never races an ingest run; raises IndexBusy if one is running.
-    """
-    from filelock import FileLock, Timeout
-
-    root = runtime.settings.knowledge_dir
-    path = resolve_note(root, rel, must_exist=False)
-    data_dir = Path(runtime.settings.data_dir)
-    data_dir.mkdir(parents=True, exist_ok=True)
-    lock = FileLock(str(data_dir / "ingest.lock"))
-    try:
-        lock.acquire(timeout=0)
-    except Timeout:
-        raise IndexBusy("Indexing is running right now; wait for it to finish, then delete the note again.") from None
-    try:
-        on_disk = path.is_file() or path.is_symlink()
-        ids = runtime.store.ids_for_source(rel)
-        if not on_disk and not ids and rel not in runtime.store.files():
-            raise SourceError(f"{rel} is not in your notes; nothing was deleted.")
-        if on_disk:
-            try:
-                path.unlink()
-            except OSError as exc:
-                raise SourceError(
-                    f"{rel} could not be deleted ({exc.strerror}); check the folder's permissions."
-                ) from None
-        runtime.store.delete(sorted(ids))
-        runtime.store.unmark_file(rel)
-    finally:
-        lock.release()
-    if "retriever" in runtime.__dict__:
-        runtime.retriever.refresh()
-    return f"Deleted {rel}: removed from the notes folder and {plural(len(ids), 'chunk')} from the index."
-
-
 # --- what the index has not caught up with --------------------------------------------------
 
 
@@ -316,8 +277,6 @@ def _unreadable(path: Path, rel: str, stat: os.stat_result) -> str | None:
 def file_state(rel: str, path: Path | None, record) -> tuple[str, str]:
     """(state, reason) of one note: state is "" (indexed and unchanged), "new", "edited",
     "deleted", "interrupted" or "skipped" (cannot be indexed; `reason` says why)."""
-    from .ingestion import file_sha256  # imported here: ingestion loads torch
-
     if path is None:
         return ("deleted", "") if record is not None else ("", "")
     try:
@@ -351,8 +310,6 @@ def note_file_state(root: Path, rel: str, record) -> tuple[str, str]:
 
 def index_status(root: Path, manifest: dict, chunks: int) -> IndexStatus:
     """Compare the manifest (store.files()) with the notes on disk: what is stale and why."""
-    from .ingestion import scan  # imported here: ingestion loads torch
-
     found, _ = scan(Path(root))
     on_disk = dict(found)
     stale: dict[str, str] = {}
@@ -366,7 +323,3 @@ def index_status(root: Path, manifest: dict, chunks: int) -> IndexStatus:
     complete = [r for r in manifest.values() if r.sha256]
     last = max((r.indexed_at for r in complete), default=None)
     return IndexStatus(len(complete), chunks, last or None, stale, skipped)
-
-
-def current_status(runtime) -> IndexStatus:
-    return index_status(runtime.settings.knowledge_dir, runtime.store.files(), runtime.store.count())

@@ -17,8 +17,11 @@ from pathlib import Path
 import nh3
 from markdown_it import MarkdownIt
 
-from .loaders import (
+from ..core.schema import Chunk
+from ..index.loaders import (
     HTML as HTML_TYPES,
+)
+from ..index.loaders import (
     MAX_FILE_BYTES,
     MDX,
     PDF,
@@ -29,8 +32,7 @@ from .loaders import (
     load,
     strip_mdx,
 )
-from .notes_folder import SourceError, resolve_note
-from .schema import Chunk
+from .folder import SourceError, resolve_note
 
 # --- note text ------------------------------------------------------------------------------
 
@@ -347,7 +349,7 @@ def render_note_body(note: NoteText, hl: Highlight | None = None) -> str:
 def _query_stems(query: str) -> set[str]:
     from bm25s.stopwords import STOPWORDS_EN
 
-    from .extractive import stem
+    from ..ask.quoting import stem
 
     words = re.findall(r"\w+", query.lower())
     return {stem(w) for w in words if w not in STOPWORDS_EN}
@@ -355,7 +357,7 @@ def _query_stems(query: str) -> set[str]:
 
 def highlight_terms(text: str, query: str) -> str:
     """Escaped text with every word that matches a query term (after stemming) in <mark class=term>."""
-    from .extractive import stem
+    from ..ask.quoting import stem
 
     stems = _query_stems(query)
     out = []
@@ -375,7 +377,7 @@ def snippet(text: str, query: str, width: int = 320) -> str:
     text = " ".join(text.split())
     if len(text) <= width:
         return text
-    from .extractive import stem
+    from ..ask.quoting import stem
 
     stems = _query_stems(query)
     first = next((m.start() for m in re.finditer(r"\w+", text)

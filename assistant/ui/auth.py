@@ -11,7 +11,7 @@ import hmac
 import ipaddress
 from pathlib import Path
 
-from .errors import AssistantError
+from ..core.errors import AssistantError
 
 
 class AuthConfigError(AssistantError):

@@ -9,7 +9,7 @@ from datetime import datetime, timedelta, timezone
 
 from fsrs import Card, State
 
-from .quiz_types import matches_any, topic_label
+from .items import matches_any, topic_label
 
 
 def utcnow() -> datetime:

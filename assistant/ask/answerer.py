@@ -12,11 +12,16 @@ import unicodedata
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 
-from .conversation import has_anaphora, llm_search_query, looks_like_followup, previous_questions
-from .errors import LLMError
-from .extractive import SentencePicker, Selection, content_words, terms
-from .retrieval import Retriever
-from .schema import Answer, Citation, Hit
+from ..core.errors import LLMError
+from ..core.schema import Answer, Citation, Hit
+from ..index.retrieval import Retriever
+from .conversation import (
+    has_anaphora,
+    llm_search_query,
+    looks_like_followup,
+    previous_questions,
+)
+from .quoting import Selection, SentencePicker, content_words, terms
 
 # The notes cover a question when its best passage is close enough in meaning (dense cosine), or
 # when one sentence of the passages answers it well (SentencePicker score: "Would experts labelling

@@ -12,9 +12,9 @@ from pathlib import Path
 
 import numpy as np
 
-from .config import Settings
-from .errors import StoreUnavailable
-from .schema import Chunk
+from ..core.config import Settings
+from ..core.errors import StoreUnavailable
+from ..core.schema import Chunk
 
 # Chroma caps how many records one call may carry; stay well under it.
 _BATCH = 2000

@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterable
 from langchain_core.documents import Document as LCDocument
 from langchain_text_splitters import RecursiveCharacterTextSplitter
 
-from .schema import Chunk, Section
+from ..core.schema import Chunk, Section
 
 # Chunk size in model tokens. The model embeds at most 256 tokens of heading + text; 200 leaves
 # room for the heading path so nothing is cut. Chosen by measurement (README, "Chunking").

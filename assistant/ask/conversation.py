@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 
-from .errors import LLMError
+from ..core.errors import LLMError
 
 _ANAPHORA = re.compile(
     r"\b(it|its|that|this|those|these|they|them|their|he|she|his|her|there|the same|"

@@ -1,21 +1,18 @@
-"""What the Sources tab shows: the status line and tree, the note or chunk view, search results, and
-the outcome of re-indexing and uploads, each as HTML for a gr.HTML component. No gradio here."""
+"""How the Sources tab's parts look: the status line, the note or chunk view, search results and the
+outcome of re-indexing, each as HTML for a gr.HTML component. Pure functions; no gradio here."""
 
 from __future__ import annotations
 
 import html
-import logging
-import re
 import time
-from collections.abc import Callable, Iterable, Sequence
-from pathlib import Path, PurePosixPath
+from collections.abc import Callable, Sequence
+from pathlib import PurePosixPath
 
-from .errors import AssistantError
-from .note_render import Highlight, NoteText, chunk_highlight, highlight_terms, read_note, render_note_body, snippet
-from .notes_folder import IndexStatus, SourceError, current_status, note_file_state, save_uploaded_file
-from .schema import Chunk, Hit
-from .source_tree import build_tree, render_tree, section_chunks, section_highlight, status_badge
-from .wording import ago, plural, shorten
+from ..core.schema import Chunk, Hit
+from ..core.wording import ago, plural
+from .folder import IndexStatus
+from .render import Highlight, NoteText, highlight_terms, render_note_body, snippet
+from .tree import status_badge
 
 KIND_LABEL = {
     ".md": "Markdown", ".markdown": "Markdown", ".mdx": "MDX", ".txt": "Text", ".text": "Text",
@@ -23,105 +20,8 @@ KIND_LABEL = {
 }
 
 
-# --- what the Sources tab calls -------------------------------------------------------------
-
 EMPTY_VIEW = ("Pick a note or a section on the left, search your notes, or click a citation in an "
               "answer to see its passage here.")
-
-
-def overview(runtime, message: str = "", selected: str | None = None) -> tuple[str, str]:
-    """(status HTML, tree HTML) from one look at the folder and the index."""
-    status = current_status(runtime)
-    states = {**status.stale, **{p: "skipped" for p in status.skipped}}
-    extra = [p for p, s in states.items() if s in ("new", "skipped")]
-    tree = render_tree(build_tree(runtime.retriever.chunks, states, extra), selected)
-    return render_status(status, message=message), tree
-
-
-def open_view(runtime, source: str | None = None, heading: str | None = None,
-              chunk_id: str | None = None, mode: str = "note") -> tuple[str, str | None]:
-    """The right-hand view for a chunk (highlighted), a section (in view) or a whole note.
-
-    Returns (HTML, the note's path or None). `mode` is "note" (rendered) or "chunks".
-    """
-    focus = None
-    try:
-        if chunk_id:
-            focus = find_chunk(runtime, chunk_id)
-            if focus is None:
-                return render_message("That passage is no longer in the index (the note was edited or "
-                                      "deleted); search for it again."), None
-            source = focus.source
-        if not source:
-            return render_message(EMPTY_VIEW), None
-        root = Path(runtime.settings.knowledge_dir)
-        record = runtime.store.files().get(source)
-        state, _ = note_file_state(root, source, record)
-        chunks = file_chunks(runtime, source)
-        meta = note_meta(source, len(chunks), record.indexed_at if record and record.sha256 else None, state)
-        section = section_chunks(chunks, source, heading) if heading and not focus else []
-        if mode == "chunks":
-            selected = focus.id if focus else (section[0].id if section else None)
-            return render_chunks(source, chunks, meta, selected, _token_counter(runtime)), source
-        hl = chunk_highlight(focus) if focus else section_highlight(section)
-        return render_note_view(read_note(root, source), meta, hl, focus), source
-    except SourceError as exc:
-        return render_message(str(exc)), source
-
-
-def _token_counter(runtime):
-    embedder = runtime.__dict__.get("embedder")
-    return embedder.count_tokens if embedder is not None else None
-
-
-def reindex(runtime, progress: Callable[[int, int], None] | None = None) -> str:
-    """Run an incremental ingest; returns what changed (HTML) or the one-sentence reason it did not."""
-    try:
-        report = runtime.ingest(progress=progress)
-    except AssistantError as exc:
-        return f'<span class="error">{html.escape(str(exc))}</span>'
-    except Exception as exc:  # shown as a sentence; the trace goes to the terminal
-        logging.getLogger(__name__).exception("re-indexing failed")
-        return (f'<span class="error">Re-indexing failed ({html.escape(type(exc).__name__)}: '
-                f"{html.escape(shorten(str(exc), 120))}); see the terminal for details.</span>")
-    return render_report(report)
-
-
-def upload_files(runtime, paths: Iterable[str], folder: str | None = "") -> tuple[str, int]:
-    """Save uploaded files (temporary paths named as the learner's files) into the knowledge folder.
-
-    Returns (one sentence per file as HTML, how many new notes were saved).
-    """
-    root = Path(runtime.settings.knowledge_dir)
-    max_mb = getattr(runtime.settings, "max_upload_mb", None)
-    lines: list[str] = []
-    saved = 0
-    for p in paths or []:
-        try:
-            result = save_uploaded_file(root, Path(p), folder, max_mb)
-        except SourceError as exc:
-            lines.append(f'<li class="error">{html.escape(str(exc))}</li>')
-            continue
-        saved += result.new
-        lines.append(f"<li>{html.escape(result.message)}</li>")
-    return (f'<ul class="upload-result">{"".join(lines)}</ul>' if lines else ""), saved
-
-
-# --- lookups in the index -------------------------------------------------------------------
-
-
-def file_chunks(runtime, rel: str) -> list[Chunk]:
-    return sorted((c for c in runtime.retriever.chunks if c.source == rel),
-                  key=lambda c: (c.page or 0, c.start))
-
-
-def find_chunk(runtime, chunk_id: str) -> Chunk | None:
-    """A chunk by id; tolerates a '#nonce' suffix, which lets the same citation be opened twice."""
-    chunk_id = (chunk_id or "").strip().split("#", 1)[0].strip()
-    if not chunk_id or not re.fullmatch(r"[0-9A-Za-z_-]{1,128}", chunk_id):
-        return None
-    got = runtime.store.get([chunk_id])
-    return got[0] if got else None
 
 
 # --- the note view and the chunk view -------------------------------------------------------

@@ -16,11 +16,11 @@ from typing import Literal
 import numpy as np
 from pydantic import BaseModel, ValidationError, field_validator, model_validator
 
-from .errors import LLMError
-from .quiz_check import Verdict, content_stems, normalize, numbers_in
-from .quiz_offline import kind_of, sentences
-from .quiz_types import QuizItem, item_id
-from .schema import Chunk
+from ..core.errors import LLMError
+from ..core.schema import Chunk
+from .checking import Verdict, content_stems, normalize, numbers_in
+from .generate import kind_of, sentences
+from .items import QuizItem, item_id
 
 ITEMS_PER_PASSAGE = 2
 # An answer is supported when every number in it is in the passage and most of its key terms are

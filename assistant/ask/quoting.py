@@ -11,13 +11,16 @@ from __future__ import annotations
 import re
 from collections import OrderedDict
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import Stemmer
 from bm25s.stopwords import STOPWORDS_EN
 
-from .embeddings import Embedder
-from .schema import Chunk, Hit
+from ..core.schema import Chunk, Hit
+
+if TYPE_CHECKING:
+    from ..index.embeddings import Embedder
 
 _stemmer = Stemmer.Stemmer("english")
 _STOP = set(STOPWORDS_EN) | {

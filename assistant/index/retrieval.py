@@ -22,14 +22,17 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import bm25s
 import numpy as np
 import Stemmer
 
-from .embeddings import Embedder
-from .schema import Chunk, Hit
-from .store import VectorStore
+from ..core.schema import Chunk, Hit
+
+if TYPE_CHECKING:
+    from .embeddings import Embedder
+    from .store import VectorStore
 
 
 @dataclass(frozen=True)

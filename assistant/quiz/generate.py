@@ -24,14 +24,29 @@ import re
 from collections import defaultdict
 from dataclasses import dataclass
 
-from .quiz_check import STOPWORDS, normalize
-from .quiz_reading import (
-    NUMBER, Line, arrow_pairs, definition, first_sentences, kind_of, lead_role, lists,
-    number_kind, number_salience, number_text, passage_sentences, plain, prose, read_lines,
-    sentences, usable_number, words,
+from ..core.schema import Chunk
+from .checking import STOPWORDS, normalize
+from .items import BLANK, QuizItem, heading_parts, item_id
+from .reading import (
+    NUMBER,
+    Line,
+    arrow_pairs,
+    definition,
+    first_sentences,
+    kind_of,
+    lead_role,
+    lists,
+    number_kind,
+    number_salience,
+    number_text,
+    passage_sentences,
+    plain,
+    prose,
+    read_lines,
+    sentences,
+    usable_number,
+    words,
 )
-from .quiz_types import BLANK, QuizItem, heading_parts, item_id
-from .schema import Chunk
 
 __all__ = ["OfflineGenerator", "Pools", "dedupe_key", "kind_of", "plain", "sentences"]
 

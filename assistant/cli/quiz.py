@@ -15,10 +15,10 @@ import sys
 import textwrap
 import time
 
-from .quiz import Quiz, where
-from .quiz_offline import plain
-from .quiz_types import TYPE_LABELS
-from .review import DEFAULT_LEARNER, LEARN_AHEAD, RATINGS, format_interval
+from ..quiz.generate import plain
+from ..quiz.items import TYPE_LABELS
+from ..quiz.scheduling import DEFAULT_LEARNER, LEARN_AHEAD, RATINGS, format_interval
+from ..quiz.service import Quiz, where
 
 _RATING_WORDS = {name.lower(): value for value, name in RATINGS.items()}
 
@@ -42,11 +42,11 @@ def register(subparsers, common: argparse.ArgumentParser) -> argparse.ArgumentPa
     return quiz
 
 
-def cmd_quiz(runtime, args) -> int:
-    if runtime.store.count() == 0:
+def cmd_quiz(services, args) -> int:
+    if services.store.count() == 0:
         print("Indexing your notes first…", file=sys.stderr, flush=True)
-        runtime.ensure_index()
-    quiz = Quiz(runtime)
+        services.admin.ensure_index()
+    quiz = services.quiz
     if args.topics:
         topics = quiz.topics()
         print(json.dumps({"topics": topics}, ensure_ascii=False) if args.json else "\n".join(topics))

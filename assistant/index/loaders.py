@@ -12,7 +12,7 @@ from pathlib import Path
 
 from markdown_it import MarkdownIt
 
-from .schema import Section
+from ..core.schema import Section
 
 MARKDOWN = {".md", ".markdown"}
 MDX = {".mdx"}

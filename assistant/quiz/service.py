@@ -1,29 +1,42 @@
 """The quiz: questions from the notes, answers checked against their source, reviews scheduled.
 
-`Quiz(runtime)` is what the CLI and the app call:
+`services.quiz` is what the CLI and the app call:
 
-    quiz = Quiz(runtime)
+    quiz = services.quiz
     session = quiz.session(learner, n=10, topics=["notes.md › Chunking"])
     verdict = quiz.check(item, "the learner's answer")
     quiz.record(learner, item, rating, verdict)
 
-Offline (the default) questions come from `quiz_offline`; with an LLM configured, new questions
-also come from the model (`quiz_llm`), and any model failure falls back to offline questions and
+Offline (the default) questions come from `generate`; with an LLM configured, new questions
+also come from the model (`llm_items`), and any model failure falls back to offline questions and
 grading, with the model's one-sentence error in `notice`.
 """
 
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import TYPE_CHECKING
 
-from .errors import AssistantError, IndexMissing, LLMError
-from .quiz_check import Verdict, check_choice, check_exact, grade_by_meaning
-from .quiz_offline import OfflineGenerator
-from .quiz_types import QuizItem, heading_parts, matches_any, topic_label
-from .review import DEFAULT_LEARNER, RATINGS, Review, ReviewStore, SyncReport, format_interval, utcnow
-from .schema import Chunk
+from ..core.errors import AssistantError, IndexMissing, LLMError
+from ..core.schema import Chunk
+from .checking import Verdict, check_choice, check_exact, grade_by_meaning
+from .generate import OfflineGenerator
+from .items import QuizItem, heading_parts, matches_any, topic_label
+from .scheduling import (
+    DEFAULT_LEARNER,
+    RATINGS,
+    Review,
+    ReviewStore,
+    SyncReport,
+    format_interval,
+    utcnow,
+)
+
+if TYPE_CHECKING:
+    from ..index.embeddings import Embedder
 
 # With an LLM, at most this many passages are sent to it when a session needs new questions.
 LLM_PASSAGES_PER_SESSION = 4
@@ -39,21 +52,22 @@ class Session:
 
 
 class Quiz:
-    def __init__(self, runtime, store: ReviewStore | None = None):
-        self.runtime = runtime
-        self.store = store or ReviewStore(runtime.settings.data_dir)
+    """`chunks`, `embedder` and `llm` are called when needed, so offline questions never load the
+    embedding model and a missing LLM costs nothing."""
+
+    def __init__(self, reviews: ReviewStore, chunks: Callable[[], list[Chunk]],
+                 embedder: Callable[[], Embedder], llm: Callable[[], object | None] = lambda: None):
+        self.store = reviews
+        self._chunks = chunks
+        self._embedder = embedder
+        self._llm = llm
         self._synced: tuple | None = None
         self._lock = threading.Lock()
 
     # --- notes ----------------------------------------------------------------------------
 
     def chunks(self) -> list[Chunk]:
-        runtime = self.runtime
-        if "retriever" in runtime.__dict__:  # already loaded by the app: use its copy
-            chunks = list(runtime.retriever.chunks)
-        else:  # the CLI needs no embedding model for offline questions
-            chunks = runtime.store.all_chunks()
-        return sorted(chunks, key=lambda c: (c.source, c.start, c.id))
+        return sorted(self._chunks(), key=lambda c: (c.source, c.start, c.id))
 
     def prepare(self, now: datetime | None = None) -> SyncReport | None:
         """Bring the questions in line with the index: new passages get questions, changed or
@@ -86,7 +100,7 @@ class Quiz:
     def llm(self):
         """The configured model, or None offline (or when the LLM module is unavailable)."""
         try:
-            return self.runtime.llm
+            return self._llm()
         except (ImportError, AssistantError):
             return None
 
@@ -123,16 +137,16 @@ class Quiz:
         return Session(items, notice, due, self.store.counts(learner, now, topics))
 
     def _add_llm_items(self, llm, topics: list[str], room: int, now: datetime) -> str:
-        from . import quiz_llm
+        from . import llm_items
 
         done = self.store.passages_done("llm")
         todo = [c for c in self.chunks()
                 if matches_any(topics, c.source, c.heading) and (c.source, c.content_hash) not in done]
-        wanted = min(LLM_PASSAGES_PER_SESSION, -(-room // quiz_llm.ITEMS_PER_PASSAGE))
-        embedder = self.runtime.embedder
+        wanted = min(LLM_PASSAGES_PER_SESSION, -(-room // llm_items.ITEMS_PER_PASSAGE))
+        embedder = self._embedder()
         for chunk in todo[:wanted]:
             try:
-                items = quiz_llm.generate(llm, chunk, embedder)
+                items = llm_items.generate(llm, chunk, embedder)
             except LLMError as exc:
                 return f"{exc} {FALLBACK}"
             self.store.add_items(items, "llm", [chunk], now)
@@ -153,13 +167,13 @@ class Quiz:
         if item.type == "short":
             llm = self.llm()
             if llm is not None:
-                from . import quiz_llm
+                from . import llm_items
 
                 try:
-                    return quiz_llm.grade(llm, item, given)
+                    return llm_items.grade(llm, item, given)
                 except LLMError as exc:
                     notice = f"{exc} {FALLBACK}"
-        verdict = grade_by_meaning(given, item.answer, self.runtime.embedder)
+        verdict = grade_by_meaning(given, item.answer, self._embedder())
         verdict.notice = notice
         return verdict
 

@@ -10,7 +10,7 @@ from functools import lru_cache
 import numpy as np
 import torch
 
-from . import config  # noqa: F401  (sets the offline guard before transformers is imported)
+from ..core import config  # noqa: F401  (sets the offline guard before transformers is imported)
 
 # The model reads at most 256 word pieces; anything beyond is cut before embedding.
 MAX_TOKENS = 256

@@ -14,17 +14,22 @@ import hashlib
 import os
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from filelock import FileLock, Timeout
 
+from ..core.errors import IndexBusy
+from ..core.schema import Chunk, IngestReport, Skipped
 from .chunking import Chunker
-from .embeddings import Embedder
-from .errors import IndexBusy
 from .loaders import SUPPORTED, Unreadable, load
-from .schema import Chunk, IngestReport, Skipped
-from .store import FileRecord, VectorStore
+from .store import FileRecord
+
+if TYPE_CHECKING:
+    from .embeddings import Embedder
+    from .store import VectorStore
 
 # Files are embedded in groups of at least this many chunks: the model is ~2x faster per chunk in
 # full batches than one small file at a time.
@@ -108,28 +113,53 @@ def file_sha256(path: Path) -> str:
 
 
 class Indexer:
-    def __init__(self, knowledge_dir: Path, data_dir: Path, store: VectorStore, embedder: Embedder,
+    def __init__(self, knowledge_dir: Path, data_dir: Path, store: VectorStore, embedder: Embedder | None,
                  chunker: Chunker | None = None):
         self.knowledge_dir = Path(knowledge_dir)
         self.data_dir = Path(data_dir)
         self.store = store
-        self.embedder = embedder
-        self.chunker = chunker or Chunker(embedder.count_tokens)
+        self.embedder = embedder  # None is fine for `remove`, which embeds nothing
+        self._chunker = chunker
+
+    @property
+    def chunker(self) -> Chunker:
+        if self._chunker is None:
+            self._chunker = Chunker(self.embedder.count_tokens)
+        return self._chunker
 
     def run(self, reset: bool = False, progress: Progress | None = None) -> IngestReport:
+        busy = (f"Another indexing run is already working on {self.data_dir}; "
+                "wait for it to finish, then run again.")
+        with self._exclusive(busy):
+            if reset:
+                self.store.reset()
+            return self._run(progress)
+
+    def remove(self, rel: str, delete_file: Callable[[], bool]) -> int:
+        """Take one note out: `delete_file()` removes it from disk (False: it was not there), then
+        its chunks and manifest record leave the index. Under the ingest lock, so it never races a
+        run. Returns how many chunks were removed; KeyError when the note is nowhere."""
+        with self._exclusive("Indexing is running right now; wait for it to finish, then delete the note again."):
+            ids = self.store.ids_for_source(rel)
+            in_manifest = rel in self.store.files()
+            on_disk = delete_file()
+            if not (on_disk or ids or in_manifest):
+                raise KeyError(rel)
+            self.store.delete(sorted(ids))
+            self.store.unmark_file(rel)
+            return len(ids)
+
+    @contextmanager
+    def _exclusive(self, busy_message: str):
+        """One writer per data folder at a time; a second is refused at once with `busy_message`."""
         self.data_dir.mkdir(parents=True, exist_ok=True)
         lock = FileLock(str(self.data_dir / "ingest.lock"))
         try:
             lock.acquire(timeout=0)
         except Timeout:
-            raise IndexBusy(
-                f"Another indexing run is already working on {self.data_dir}; "
-                "wait for it to finish, then run again."
-            ) from None
+            raise IndexBusy(busy_message) from None
         try:
-            if reset:
-                self.store.reset()
-            return self._run(progress)
+            yield
         finally:
             lock.release()
 

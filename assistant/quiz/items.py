@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import asdict, dataclass, field
 
-from .quiz_check import normalize
+from .checking import normalize
 
 TYPES = ("mcq", "cloze", "flashcard", "short")
 TYPE_LABELS = {

@@ -1,0 +1,131 @@
+"""The wiring: builds the object graph once and hands the edges (UI, CLI) four use-case objects.
+
+    services = Services(Settings.from_env())
+    services.ask      # Answerer: questions answered from the notes
+    services.quiz     # Quiz: questions, checking, reviews
+    services.sources  # Sources: the notes folder, its view, search, upload, delete
+    services.admin    # Admin: indexing runs
+
+Everything is created lazily, so a command loads only what it uses (offline quiz questions need no
+embedding model). This module stands above the features: nothing below it imports it.
+"""
+
+from __future__ import annotations
+
+from functools import cached_property
+from typing import TYPE_CHECKING
+
+from .core.config import Settings
+from .core.schema import Chunk, IngestReport
+
+if TYPE_CHECKING:
+    from .index.ingestion import Progress
+
+
+class Services:
+    def __init__(self, settings: Settings | None = None):
+        self.settings = settings or Settings.from_env()
+
+    # --- components -----------------------------------------------------------------------
+
+    @cached_property
+    def store(self):
+        from .index.store import VectorStore
+
+        return VectorStore(self.settings)
+
+    @cached_property
+    def embedder(self):
+        from .index.embeddings import default_embedder
+
+        return default_embedder()
+
+    @cached_property
+    def retriever(self):
+        from .index.retrieval import Retriever
+
+        keyword_cache = self.settings.data_dir / "keyword-index" / self.settings.collection
+        return Retriever(self.store, self.embedder, cache_dir=keyword_cache)
+
+    @cached_property
+    def llm(self):
+        """The configured OpenAI-compatible model, or None in offline mode."""
+        from .llm import make_llm
+
+        return make_llm(self.settings)
+
+    def chunks(self) -> list[Chunk]:
+        """Every indexed chunk: the retriever's copy once it is loaded, else read from the store
+        (so the quiz and the Sources tree never load the embedding model just to list passages)."""
+        if "retriever" in self.__dict__:
+            return list(self.retriever.chunks)
+        return self.store.all_chunks()
+
+    def token_counter(self):
+        """Counts model tokens when the model is already loaded; None rather than load it."""
+        return self.embedder.count_tokens if "embedder" in self.__dict__ else None
+
+    # --- use cases ------------------------------------------------------------------------
+
+    @cached_property
+    def ask(self):
+        from .ask.answerer import Answerer
+
+        return Answerer(self.retriever, self.llm)
+
+    @cached_property
+    def quiz(self):
+        from .quiz.scheduling import ReviewStore
+        from .quiz.service import Quiz
+
+        return Quiz(ReviewStore(self.settings.data_dir), chunks=self.chunks,
+                    embedder=lambda: self.embedder, llm=lambda: self.llm)
+
+    @cached_property
+    def admin(self) -> Admin:
+        return Admin(self)
+
+    @cached_property
+    def sources(self):
+        from .sources.service import Sources
+
+        return Sources(self.settings.knowledge_dir, self.store, chunks=self.chunks,
+                       search=lambda q, k, scope=None: self.retriever.search(q, k=k, scope=scope),
+                       admin=self.admin,
+                       token_counter=self.token_counter, max_upload_mb=self.settings.max_upload_mb)
+
+
+class Admin:
+    """Indexing runs: incremental ingest, first-start indexing, taking one note out."""
+
+    def __init__(self, services: Services):
+        self._services = services
+
+    def _indexer(self, embedding: bool = True):
+        from .index.ingestion import Indexer
+
+        s = self._services
+        return Indexer(s.settings.knowledge_dir, s.settings.data_dir, s.store,
+                       s.embedder if embedding else None)
+
+    def ingest(self, reset: bool = False, progress: Progress | None = None) -> IngestReport:
+        report = self._indexer().run(reset=reset, progress=progress)
+        self._changed()
+        return report
+
+    def ensure_index(self) -> IngestReport | None:
+        """Index the knowledge folder on first start, when there is no index yet."""
+        if self._services.store.count() == 0:
+            return self.ingest()
+        return None
+
+    def remove(self, rel: str, delete_file) -> int:
+        """See Indexer.remove."""
+        try:
+            return self._indexer(embedding=False).remove(rel, delete_file)
+        finally:
+            self._changed()
+
+    def _changed(self) -> None:
+        if "retriever" in self._services.__dict__:
+            self._services.retriever.refresh()
