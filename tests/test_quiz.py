@@ -13,6 +13,7 @@ from conftest import ROOT, make_quiz, run_cli
 
 from assistant.core.config import Settings
 from assistant.core.errors import LLMError
+from assistant.core.text import first_json_object as parse_json
 from assistant.quiz.checking import (
     check_choice,
     check_exact,
@@ -22,7 +23,7 @@ from assistant.quiz.checking import (
 )
 from assistant.quiz.generate import OfflineGenerator
 from assistant.quiz.items import BLANK
-from assistant.quiz.llm_items import LLMReport, parse_json, supported
+from assistant.quiz.llm_items import LLMReport, supported
 from assistant.quiz.llm_items import generate as llm_generate
 
 SEED = ROOT / "knowledge"

@@ -11,17 +11,21 @@ import re
 import unicodedata
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
 
 from ..core.errors import LLMError
 from ..core.schema import Answer, Citation, Hit
-from ..index.retrieval import Retriever
+from ..core.text import content_words, terms
 from .conversation import (
     has_anaphora,
     llm_search_query,
     looks_like_followup,
     previous_questions,
 )
-from .quoting import Selection, SentencePicker, content_words, terms
+from .quoting import Selection, SentencePicker
+
+if TYPE_CHECKING:
+    from ..index.retrieval import Retriever
 
 # The notes cover a question when its best passage is close enough in meaning (dense cosine), or
 # when one sentence of the passages answers it well (SentencePicker score: "Would experts labelling

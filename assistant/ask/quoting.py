@@ -9,27 +9,20 @@ asks for (a duration, a number, a reason).
 from __future__ import annotations
 
 import re
-from collections import OrderedDict
+import threading
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
-import Stemmer
-from bm25s.stopwords import STOPWORDS_EN
+from cachetools import LRUCache
 
 from ..core.schema import Chunk, Hit
+from ..core.text import sentences, terms
 
 if TYPE_CHECKING:
     from ..index.embeddings import Embedder
 
-_stemmer = Stemmer.Stemmer("english")
-_STOP = set(STOPWORDS_EN) | {
-    "how", "what", "why", "when", "where", "who", "which", "does", "did", "do", "much", "many",
-    "long", "according", "notes", "mean", "tell", "explain", "describe",
-}
-_WORD = re.compile(r"[A-Za-z0-9%$]+(?:[.,][0-9]+)?")
 _LIST_MARK = re.compile(r"^(\s*)(?:[-*+]|\d+[.)])\s+")
-_SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[\"'(*A-Z0-9])")
 _RULE = re.compile(r"^\s*(?:-{3,}|\*{3,}|_{3,})\s*$")
 
 
@@ -72,7 +65,7 @@ def split_units(chunk: Chunk) -> list[Unit]:
             open_lines.pop()
         parent = open_lines[-1] if open_lines else None
         first = len(units)
-        pieces = [p.strip() for p in _SENTENCE_END.split(body) if p.strip()]
+        pieces = [p.strip() for p in sentences(body) if p.strip()]
         for i, piece in enumerate(pieces):
             units.append(Unit(chunk, len(units), piece, _readable(piece), indent, bool(marker),
                               parent, line_start=i == 0))
@@ -102,19 +95,6 @@ def _readable(text: str) -> str:
     if text.count("**") % 2:
         text = text.replace("**", "")
     return text.strip()
-
-
-def stem(word: str) -> str:
-    return _stemmer.stemWord(word.lower())
-
-
-def content_words(text: str) -> list[str]:
-    """The words that carry a question's topic: no stop words, no question words."""
-    return [w for w in (w.lower() for w in _WORD.findall(text)) if w not in _STOP]
-
-
-def terms(text: str) -> set[str]:
-    return set(_stemmer.stemWords(content_words(text)))
 
 
 _NUMBER = r"\d|\b(?:one|two|three|four|five|six|seven|eight|nine|ten|dozen|hundred|thousand|million|billion)\b"
@@ -150,14 +130,15 @@ class SentencePicker:
 
     def __init__(self, embedder: Embedder, cache_size: int = 4096):
         self.embedder = embedder
-        self._cache: OrderedDict[str, tuple[list[Unit], np.ndarray]] = OrderedDict()
-        self._cache_size = cache_size
+        self._cache: LRUCache[str, tuple[list[Unit], np.ndarray]] = LRUCache(maxsize=cache_size)
+        self._cache_lock = threading.Lock()
 
     def _units(self, chunk: Chunk) -> tuple[list[Unit], np.ndarray]:
         key = chunk.id + chunk.content_hash
-        if key in self._cache:
-            self._cache.move_to_end(key)
-            return self._cache[key]
+        with self._cache_lock:
+            cached = self._cache.get(key)
+        if cached is not None:
+            return cached
         units = split_units(chunk)
         # A list item is embedded with its lead-in so "4 MORE months" keeps its subject.
         texts = [
@@ -165,9 +146,8 @@ class SentencePicker:
             for u in units
         ]
         vectors = self.embedder.embed(texts, batch_size=64)
-        self._cache[key] = (units, vectors)
-        if len(self._cache) > self._cache_size:
-            self._cache.popitem(last=False)
+        with self._cache_lock:
+            self._cache[key] = (units, vectors)
         return units, vectors
 
     def pick(self, question: str, hits: list[Hit], max_groups: int = 3,

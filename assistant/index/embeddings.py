@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import os
 import threading
-from collections import OrderedDict
 from functools import lru_cache
 
 import numpy as np
 import torch
+from cachetools import LRUCache
 
 from ..core import config  # noqa: F401  (sets the offline guard before transformers is imported)
 
@@ -28,7 +28,9 @@ class Embedder:
     def __init__(self, model=None):
         self._model = model or _load_model()
         self._lock = threading.Lock()
-        self._recent: OrderedDict[str, np.ndarray] = OrderedDict()  # questions are embedded twice
+        # A question is embedded for search and again for choosing sentences: remember recent ones.
+        self._recent: LRUCache[str, np.ndarray] = LRUCache(maxsize=256)
+        self._recent_lock = threading.Lock()
 
     def embed(self, texts: list[str], batch_size: int = 32) -> np.ndarray:
         if not texts:
@@ -47,13 +49,13 @@ class Embedder:
         return vectors.astype(np.float32)
 
     def embed_one(self, text: str) -> np.ndarray:
-        cached = self._recent.get(text)
+        with self._recent_lock:
+            cached = self._recent.get(text)
         if cached is not None:
             return cached
         vector = self.embed([text])[0]
-        self._recent[text] = vector
-        while len(self._recent) > 256:
-            self._recent.popitem(last=False)
+        with self._recent_lock:
+            self._recent[text] = vector
         return vector
 
     def count_tokens(self, text: str) -> int:

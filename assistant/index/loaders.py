@@ -13,6 +13,7 @@ from pathlib import Path
 from markdown_it import MarkdownIt
 
 from ..core.schema import Section
+from ..core.text import split_front_matter
 
 MARKDOWN = {".md", ".markdown"}
 MDX = {".mdx"}
@@ -92,8 +93,6 @@ def decode(data: bytes) -> str:
 # --- Markdown -------------------------------------------------------------------------------
 
 _md = MarkdownIt("commonmark")
-_FRONT_MATTER = re.compile(r"\A---\r?\n(.*?)\r?\n---\r?\n", re.S)
-_FM_TITLE = re.compile(r"^title:\s*['\"]?(.+?)['\"]?\s*$", re.M)
 _RULE_LINES = re.compile(r"(\n\s*(?:-{3,}|\*{3,}|_{3,})\s*)+\Z")
 
 
@@ -102,14 +101,8 @@ def markdown_document(text: str, fallback_title: str) -> Document:
 
     Offsets refer to `text` as given, so a section can be found again in the file.
     """
-    title = fallback_title
-    body_start = 0
-    fm = _FRONT_MATTER.match(text)
-    if fm:
-        body_start = fm.end()
-        found = _FM_TITLE.search(fm.group(1))
-        if found:
-            title = found.group(1).strip()
+    meta, body_start = split_front_matter(text)
+    title = str(meta.get("title") or "").strip() or fallback_title
 
     line_starts = [0]
     for m in re.finditer(r"\n", text):
@@ -187,30 +180,22 @@ def strip_mdx(text: str) -> str:
 
 
 def html_to_markdown(html: str) -> str:
-    """The main text of a page as Markdown headings and paragraphs; scripts and chrome dropped."""
+    """The main text of a page as Markdown; scripts, navigation and images dropped, links kept as
+    their text. markdownify escapes text that would read as Markdown ("<p># of tokens</p>" stays
+    a paragraph, not a heading)."""
     from bs4 import BeautifulSoup
+    from markdownify import markdownify
 
     soup = BeautifulSoup(html, "html.parser")
-    for tag in soup(["script", "style", "noscript", "nav", "header", "footer", "aside", "form"]):
+    for tag in soup(["script", "style", "noscript", "nav", "header", "footer", "aside", "form", "img"]):
         tag.decompose()
     root = soup.find("main") or soup.find("article") or soup.body or soup
     title = soup.title.get_text(" ", strip=True) if soup.title else ""
-    blocks: list[str] = []
+    markdown = markdownify(str(root), heading_style="ATX", bullets="-", strip=["a"], escape_misc=True).strip()
+    markdown = re.sub(r"\n{3,}", "\n\n", markdown)
     if title and not root.find("h1"):
-        blocks.append(f"# {title}")
-    for el in root.find_all(["h1", "h2", "h3", "h4", "h5", "h6", "p", "li", "pre", "blockquote", "td"]):
-        if el.find_parent(["li", "blockquote", "td"]) and el.name in ("p", "li"):
-            continue  # nested blocks are read with their parent
-        text = " ".join(el.get_text(" ", strip=True).split())
-        if not text:
-            continue
-        if el.name[0] == "h" and el.name[1:].isdigit():
-            blocks.append("#" * int(el.name[1]) + " " + text)
-        elif el.name == "li":
-            blocks.append(f"- {text}")
-        else:
-            blocks.append(text)
-    return "\n\n".join(blocks)
+        markdown = f"# {title}\n\n{markdown}"
+    return markdown
 
 
 # --- PDF ------------------------------------------------------------------------------------

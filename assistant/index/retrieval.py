@@ -26,9 +26,10 @@ from typing import TYPE_CHECKING
 
 import bm25s
 import numpy as np
-import Stemmer
+from cachetools import LRUCache
 
 from ..core.schema import Chunk, Hit
+from ..core.text import STEMMER, STOPWORDS
 
 if TYPE_CHECKING:
     from .embeddings import Embedder
@@ -59,17 +60,16 @@ class SearchConfig:
     duplicate_cosine: float = 0.98
 
 
-_stemmer = Stemmer.Stemmer("english")
 _WORD = re.compile(r"\W+")
 log = logging.getLogger(__name__)
 # Part of a saved keyword index's fingerprint: bump it when tokenisation changes, so old saved
 # indexes are rebuilt instead of loaded.
-_KEYWORD_FORMAT = 1
+_KEYWORD_FORMAT = 2
 
 
 def _tokenize(texts: list[str]) -> list[list[str]]:
     return bm25s.tokenize(
-        texts, stopwords="en", stemmer=_stemmer, return_ids=False, show_progress=False
+        texts, stopwords=list(STOPWORDS), stemmer=STEMMER, return_ids=False, show_progress=False
     )
 
 
@@ -181,8 +181,8 @@ class Retriever:
             self.chunks = chunks
             self._keyword = keyword
             self._sources = sources
-            # scope -> (mask over chunks, sources in scope); ~20 ms to compute at 100k chunks.
-            self._scopes: dict[str, tuple[np.ndarray, list[str]]] = {}
+            # scope -> (mask over chunks, sources in scope), computed once per scope per index.
+            self._scopes: LRUCache[str, tuple[np.ndarray, list[str]]] = LRUCache(maxsize=64)
 
     def sources(self, scope: str | None = None) -> list[str]:
         names = sorted({c.source for c in self.chunks})
@@ -196,17 +196,18 @@ class Retriever:
         queries = [" ".join(q.split()) for q in queries]
         with self._lock:
             chunks, keyword, sources, scopes = self.chunks, self._keyword, self._sources, self._scopes
+            scoped_here = scopes.get(scope) if scope else None
         cfg = self.config
 
         scoped = None
         mask = None
         if scope:
-            if scope not in scopes:
-                if len(scopes) >= 64:
-                    scopes.clear()
+            if scoped_here is None:
                 in_it = np.array([in_scope(s, scope) for s in sources], dtype=bool)
-                scopes[scope] = (in_it, sorted(set(sources[in_it].tolist())))
-            mask, scoped = scopes[scope]
+                scoped_here = (in_it, sorted(set(sources[in_it].tolist())))
+                with self._lock:
+                    scopes[scope] = scoped_here
+            mask, scoped = scoped_here
             if not scoped:
                 return [[] for _ in queries]
 

@@ -15,20 +15,10 @@ from difflib import SequenceMatcher
 from functools import lru_cache
 
 import numpy as np
-import Stemmer
+
+from ..core.text import STOPWORDS, stem
 
 GOOD, HARD, AGAIN = 3, 2, 1
-
-STOPWORDS = frozenset(
-    """a about above after again against all also am an and any are as at be because been before
-    being below between both but by can could did do does doing down during each even ever every
-    few for from further get gets got had has have having he her here hers him his how i if in into
-    is it its itself just like many may me more most much must my no nor not now of off on once
-    one only or other our ours out over own per really same she should so some such than that the
-    their theirs them then there these they this those through to too under until up upon us use
-    used using very via was we were what when where which while who whom why will with within
-    without would yet you your yours""".split()
-)
 
 _UNITS_WORDS = {
     "zero": 0, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7,
@@ -44,7 +34,6 @@ _SCALES = {"hundred": 100, "thousand": 1_000, "million": 1_000_000, "billion": 1
 _SUFFIX = {"k": 1_000, "m": 1_000_000, "mn": 1_000_000, "b": 1_000_000_000, "bn": 1_000_000_000}
 NUMBER_WORDS = frozenset(_UNITS_WORDS) | frozenset(_TENS_WORDS) | frozenset(_SCALES)
 
-_stemmer = Stemmer.Stemmer("english")
 
 
 def fold(text: str) -> str:
@@ -137,7 +126,7 @@ def numbers_in(text: str) -> list[str]:
 
 def content_stems(text: str) -> list[str]:
     words = re.findall(r"[a-z0-9]+(?:\.\d+)?", normalize(text))
-    return [_stemmer.stemWord(w) for w in words if w not in STOPWORDS and len(w) > 1 or w.isdigit()]
+    return [stem(w) for w in words if w not in STOPWORDS and len(w) > 1 or w.isdigit()]
 
 
 def same_answer(given: str, expected: str) -> bool:
@@ -254,7 +243,7 @@ def grade_by_meaning(given: str, reference: str, embedder) -> Verdict:
     used = set(content_stems(given))
     coverage = len(key & used) / len(key) if key else 0.0
     score = MEANING_WEIGHT * similarity + (1 - MEANING_WEIGHT) * min(1.0, coverage * 1.5)
-    missing = [w for w in _key_words(reference) if _stemmer.stemWord(w) not in used][:4]
+    missing = [w for w in _key_words(reference) if stem(w) not in used][:4]
     if score >= CORRECT_AT:
         verdict = Verdict(True, reference, given, score, "Matches the reference answer in meaning.")
     elif score >= PARTIAL_AT:

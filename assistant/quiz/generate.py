@@ -25,7 +25,8 @@ from collections import defaultdict
 from dataclasses import dataclass
 
 from ..core.schema import Chunk
-from .checking import STOPWORDS, normalize
+from ..core.text import STOPWORDS
+from .checking import normalize
 from .items import BLANK, QuizItem, heading_parts, item_id
 from .reading import (
     NUMBER,

@@ -8,7 +8,6 @@ falls back to offline questions or grading and shows the error's one sentence.
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass, field
 from typing import Literal
@@ -18,6 +17,7 @@ from pydantic import BaseModel, ValidationError, field_validator, model_validato
 
 from ..core.errors import LLMError
 from ..core.schema import Chunk
+from ..core.text import first_json_object
 from .checking import Verdict, content_stems, normalize, numbers_in
 from .generate import kind_of, sentences
 from .items import QuizItem, item_id
@@ -101,28 +101,6 @@ class LLMReport:
     rejected: list[str] = field(default_factory=list)
 
 
-def parse_json(raw: str) -> dict | None:
-    """The first JSON object in a reply, tolerating code fences and chatter around it."""
-    text = (raw or "").strip()
-    text = re.sub(r"^```(?:json)?\s*|\s*```$", "", text)
-    try:
-        value = json.loads(text)
-        return value if isinstance(value, dict) else None
-    except ValueError:
-        pass
-    start = text.find("{")
-    while start != -1:
-        depth = 0
-        for i in range(start, len(text)):
-            depth += {"{": 1, "}": -1}.get(text[i], 0)
-            if depth == 0:
-                try:
-                    value = json.loads(text[start:i + 1])
-                    return value if isinstance(value, dict) else None
-                except ValueError:
-                    break
-        start = text.find("{", start + 1)
-    return None
 
 
 def supported(answer: str, question: str, passage: str, embedder) -> tuple[bool, float]:
@@ -167,7 +145,7 @@ def generate(llm, chunk: Chunk, embedder, report: LLMReport | None = None,
     for attempt in range(2):
         raw = llm.complete(messages, temperature=0.3, json_mode=True, max_tokens=900)
         report.asked += 1
-        data = parse_json(raw)
+        data = first_json_object(raw)
         entries = data.get("items") if isinstance(data, dict) else None
         errors: list[str] = []
         if isinstance(entries, list):
@@ -216,7 +194,7 @@ def grade(llm, item: QuizItem, given: str) -> Verdict:
         )},
     ]
     for _ in range(2):
-        data = parse_json(llm.complete(messages, temperature=0.0, json_mode=True, max_tokens=300))
+        data = first_json_object(llm.complete(messages, temperature=0.0, json_mode=True, max_tokens=300))
         try:
             result = Grade.model_validate(data or {})
         except ValidationError:

@@ -6,7 +6,9 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from .checking import NUMBER_WORDS, STOPWORDS, normalize
+from ..core.text import STOPWORDS
+from ..core.text import sentences as split_sentences
+from .checking import NUMBER_WORDS, normalize
 
 _COUNT_WORDS = {"two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8,
                 "nine": 9, "ten": 10, "eleven": 11, "twelve": 12}
@@ -101,8 +103,7 @@ def read_lines(text: str) -> list[Line]:
 
 def sentences(text: str, min_words: int = 4) -> list[str]:
     """Sentences worth a question (at least `min_words` words)."""
-    parts = re.split(r"(?<=[.!?])\s+(?=[A-Z\"“(])", text)
-    return [p.strip() for p in parts if len(p.split()) >= min_words]
+    return [p.strip() for p in split_sentences(text) if len(p.split()) >= min_words]
 
 
 def first_sentences(text: str, limit: int = 280) -> str:

@@ -9,9 +9,12 @@ from __future__ import annotations
 
 import os
 import re
+import threading
 import unicodedata
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
+
+from cachetools import LRUCache, cached
 
 from ..core.errors import AssistantError
 from ..core.wording import shorten
@@ -250,28 +253,20 @@ class IndexStatus:
     skipped: dict[str, str]  # path -> why it cannot be indexed
 
 
-_unreadable_cache: dict[tuple[str, int, int], str | None] = {}
-
-
+@cached(LRUCache(maxsize=4096), key=lambda path, rel, stat: (str(path), stat.st_mtime_ns, stat.st_size),
+        lock=threading.Lock())
 def _unreadable(path: Path, rel: str, stat: os.stat_result) -> str | None:
     """Why a note on disk cannot be indexed, or None. Loads the file once per version."""
-    key = (str(path), stat.st_mtime_ns, stat.st_size)
-    if key not in _unreadable_cache:
-        reason = None
-        if stat.st_size == 0:
-            reason = "empty file"
-        else:
-            try:
-                if not load(path, rel).sections:
-                    reason = "no text to index"
-            except Unreadable as exc:
-                reason = str(exc)
-            except Exception as exc:  # a loader bug must not break the status line
-                reason = f"could not be read ({type(exc).__name__})"
-        if len(_unreadable_cache) > 4096:
-            _unreadable_cache.clear()
-        _unreadable_cache[key] = reason
-    return _unreadable_cache[key]
+    if stat.st_size == 0:
+        return "empty file"
+    try:
+        if not load(path, rel).sections:
+            return "no text to index"
+    except Unreadable as exc:
+        return str(exc)
+    except Exception as exc:  # a loader bug must not break the status line
+        return f"could not be read ({type(exc).__name__})"
+    return None
 
 
 def file_state(rel: str, path: Path | None, record) -> tuple[str, str]:

@@ -18,6 +18,7 @@ import nh3
 from markdown_it import MarkdownIt
 
 from ..core.schema import Chunk
+from ..core.text import STOPWORDS, split_front_matter, stem
 from ..index.loaders import (
     HTML as HTML_TYPES,
 )
@@ -35,9 +36,6 @@ from ..index.loaders import (
 from .folder import SourceError, resolve_note
 
 # --- note text ------------------------------------------------------------------------------
-
-_FRONT_MATTER = re.compile(r"\A---\r?\n.*?\r?\n---\r?\n", re.S)
-
 
 @dataclass(frozen=True)
 class NoteText:
@@ -74,8 +72,7 @@ def read_note(root: Path, rel: str) -> NoteText:
         return NoteText(rel, "text", text)
     if suffix in MDX:
         text = strip_mdx(text)  # blanks imports and components in place: offsets stay valid
-    fm = _FRONT_MATTER.match(text)
-    return NoteText(rel, "markdown", text, body_start=fm.end() if fm else 0)
+    return NoteText(rel, "markdown", text, body_start=split_front_matter(text)[1])
 
 
 # --- rendering: sanitising and highlighting ------------------------------------------------
@@ -342,23 +339,13 @@ def render_note_body(note: NoteText, hl: Highlight | None = None) -> str:
 # --- search results -------------------------------------------------------------------------
 
 
-# `stem` is imported where it is used: extractive loads the embedder (torch), which rendering a
-# note does not need.
-
-
 def _query_stems(query: str) -> set[str]:
-    from bm25s.stopwords import STOPWORDS_EN
-
-    from ..ask.quoting import stem
-
     words = re.findall(r"\w+", query.lower())
-    return {stem(w) for w in words if w not in STOPWORDS_EN}
+    return {stem(w) for w in words if w not in STOPWORDS}
 
 
 def highlight_terms(text: str, query: str) -> str:
     """Escaped text with every word that matches a query term (after stemming) in <mark class=term>."""
-    from ..ask.quoting import stem
-
     stems = _query_stems(query)
     out = []
     pos = 0
@@ -377,8 +364,6 @@ def snippet(text: str, query: str, width: int = 320) -> str:
     text = " ".join(text.split())
     if len(text) <= width:
         return text
-    from ..ask.quoting import stem
-
     stems = _query_stems(query)
     first = next((m.start() for m in re.finditer(r"\w+", text)
                   if stem(m.group(0).lower()) in stems), 0)

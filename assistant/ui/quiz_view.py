@@ -6,13 +6,13 @@ tests drive a whole session without a server."""
 from __future__ import annotations
 
 import html
-import re
 import time
 from dataclasses import dataclass, field
 
 import pandas as pd
 
 from ..core.errors import AssistantError
+from ..core.text import sentences
 from ..quiz.checking import Verdict
 from ..quiz.generate import plain
 from ..quiz.items import BLANK, TYPE_LABELS, QuizItem
@@ -77,7 +77,7 @@ def render_passage(item: QuizItem) -> str:
         text = plain(raw.strip().lstrip("-*+ ").strip())
         if not text:
             continue
-        parts = re.split(r"(?<=[.!?])\s+", text)
+        parts = sentences(text)
         body = " ".join(
             f"<mark>{html.escape(p)}</mark>" if any(n in p.lower() for n in needles) else html.escape(p)
             for p in parts)

@@ -1,0 +1,35 @@
+"""The one text toolkit: where sentences end, front matter, JSON in a model's reply."""
+
+from __future__ import annotations
+
+from assistant.core.text import content_words, first_json_object, sentence_spans, sentences, split_front_matter, terms
+
+
+def test_sentences_are_verbatim_slices_and_respect_abbreviations_and_list_numbers():
+    text = "Use a splitter, e.g. The recursive one. 1. **Three factors:** cost. Demo vs. Product matters."
+    got = sentences(text)
+    # "e.g." followed by a capital is read as a sentence end (as a careful reader would guess too);
+    # a list number and "vs." are not.
+    assert got == ["Use a splitter, e.g.", "The recursive one.", "1. **Three factors:** cost.",
+                   "Demo vs. Product matters."]
+    assert all(text[a:b] == s for (a, b), s in zip(sentence_spans(text), got))
+    assert sentences("Breiman, L. (1996). Bagging predictors.") == ["Breiman, L. (1996).", "Bagging predictors."]
+
+
+def test_question_words_and_stop_words_are_not_topic_terms():
+    assert content_words("How long did the LinkedIn team need?") == ["linkedin", "team", "need"]
+    assert terms("chunking chunks") == {"chunk"}
+
+
+def test_front_matter_gives_its_title_and_where_the_body_starts():
+    text = "---\ntitle: Retrieval notes\ntags: [rag]\n---\n# Heading\n"
+    meta, start = split_front_matter(text)
+    assert meta["title"] == "Retrieval notes" and text[start:] == "# Heading\n"
+    assert split_front_matter("---\n\nA rule, then text.\n") == ({}, 0)
+    assert split_front_matter("# No front matter\n") == ({}, 0)
+
+
+def test_the_first_json_object_in_chatter_or_fences():
+    assert first_json_object('Sure! ```json\n{"a": {"b": 1}}\n``` hope it helps') == {"a": {"b": 1}}
+    assert first_json_object('{"broken": } then {"ok": true}') == {"ok": True}
+    assert first_json_object("[1, 2]") is None and first_json_object("no json") is None
