@@ -49,12 +49,22 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from assistant.ask.answerer import REFUSAL_SIMILARITY, SENTENCE_EVIDENCE, Answerer  # noqa: E402
-
 from assistant.core.config import Settings  # noqa: E402
 from assistant.llm import make_llm  # noqa: E402
 from assistant.services import Services  # noqa: E402
 
-DEFAULT_QUESTIONS = ROOT / "benchmarks/data/ask_questions.json"
+DATA = ROOT / "benchmarks/data"
+SHARED_NOTES = ROOT.parent / "shared/eval/notes"
+# name -> (notes folder or file, development question files, sealed question file)
+SETS = {
+    "seed": (ROOT / "knowledge", ["seed.json", "seed-holdout.json", "seed-fresh.json"], "seed.json"),
+    "qa": (DATA / "notes/qa", ["qa.json"], "qa.json"),
+    "glossary": (DATA / "notes/glossary", ["glossary.json"], "glossary.json"),
+    "pdf": (DATA / "notes/pdf", ["pdf.json"], "pdf.json"),
+    "mdx": (DATA / "notes/mdx", ["mdx.json"], "mdx.json"),
+    "book": (DATA / "notes/book", ["book.json"], "book.json"),
+    "llm-course": (SHARED_NOTES / "llm-course.md", ["llm-course.json"], "llm-course.json"),
+}
 LLM_ENV = ("OPENAI_API_KEY", "OPENAI_BASE_URL", "ASSISTANT_MODEL", "ASSISTANT_LLM_TIMEOUT")
 LATENCY_TARGET_MS = 300.0
 _MARKERS = re.compile(r"((?:\[\d+(?:\s*,\s*\d+)*\])+)")
@@ -104,26 +114,27 @@ def section_of(heading: str) -> str:
     return heading.split(" > ")[-1] if heading else ""
 
 
+def in_section(q: dict, chunk) -> bool:
+    """Whether a chunk lies in the question's expected place: its heading path names the section
+    (at any depth, so an entry under a section still counts), or, for a PDF, it is the page."""
+    if q.get("page") is not None and chunk.page is not None:
+        return chunk.page == q["page"] and (not q.get("file") or chunk.source.endswith(q["file"]))
+    return q["section"] in [part.strip() for part in chunk.heading.split(" > ")]
+
+
 def check_data(questions: list[dict], chunks) -> list[str]:
-    """Problems with the question set itself: facts not in their section, sections without questions."""
+    """Problems with the question set itself: facts not in their section."""
     problems = []
-    text_by_section: dict[str, str] = {}
-    for c in chunks:
-        text_by_section[section_of(c.heading)] = text_by_section.get(section_of(c.heading), "") + "\n" + c.text
     for q in questions:
         if q.get("off_topic"):
             continue
-        body = text_by_section.get(q["section"])
-        if body is None:
+        body = _norm("\n".join(c.text for c in chunks if in_section(q, c))).lower()
+        if not body:
             problems.append(f"{q['id']}: no section named {q['section']!r} in the index")
             continue
         for fact in q.get("facts", []) + q.get("facts_any", []):
-            if fact not in body:
+            if _norm(fact).lower() not in body:
                 problems.append(f"{q['id']}: fact {fact!r} is not in section {q['section']!r}")
-    asked = {q.get("section") for q in questions}
-    for name in text_by_section:
-        if name not in asked:
-            problems.append(f"section {name!r} has no question")
     return problems
 
 
@@ -201,14 +212,46 @@ def cited_numbers_for(text: str, position: int) -> list[int]:
     return [int(n) for g in groups for n in re.findall(r"\d+", g.group(1))]
 
 
+_HTML_TAG = re.compile(r"</?[A-Za-z][A-Za-z0-9]*(?:\s[^<>]*)?/?>")
+_CAPTION = re.compile(r"^\W*(?:figure|fig\.|table)\s*\d+(?:[-.]\d+)*\b", re.I)
+
+
+def answer_lines(text: str) -> list[str]:
+    """The quoted units of an answer (offline: one sentence or item a line), markers and list
+    marks removed, for judging its shape."""
+    lines = []
+    for line in text.splitlines():
+        line = _MARKERS.sub("", line).strip().lstrip("-*").strip()
+        if line:
+            lines.append(line)
+    return lines
+
+
+def shape_of(answer) -> dict:
+    """What an answer must never contain: a question line, a caption on its own, raw HTML, the
+    same sentence twice; and how many units it has."""
+    if answer.refused:
+        return {}
+    lines = answer_lines(answer.text)
+    plain = [ln.replace("**", "").strip() for ln in lines]
+    return {
+        "units": len(lines),
+        "question_line": any(ln.endswith("?") for ln in plain),
+        "caption_only": bool(plain) and all(_CAPTION.match(ln) for ln in plain),
+        "html": bool(_HTML_TAG.search(answer.text)),
+        "repeated": len({ln.lower() for ln in plain}) < len(plain),
+    }
+
+
 def judge_in_scope(q: dict, answer) -> dict:
     text = _norm(answer.text)
+    low = text.lower()
+    rank = next((i + 1 for i, h in enumerate(answer.retrieved) if in_section(q, h.chunk)), None)
     retrieved = [section_of(h.chunk.heading) for h in answer.retrieved]
-    rank = next((i + 1 for i, s in enumerate(retrieved) if s == q["section"]), None)
     wanted = list(q.get("facts", []))
-    present = [f for f in wanted if f in text]
+    present = [f for f in wanted if _norm(f).lower() in low]
     any_of = q.get("facts_any", [])
-    any_present = [f for f in any_of if f in text]
+    any_present = [f for f in any_of if _norm(f).lower() in low]
     fact_ok = len(present) == len(wanted) and (not any_of or bool(any_present))
 
     citations = {c.n: c for c in answer.citations}
@@ -219,17 +262,22 @@ def judge_in_scope(q: dict, answer) -> dict:
 
     fact_citations = []  # (fact, cited numbers, ok)
     for fact in present + any_present[:1]:
-        ns = cited_numbers_for(text, text.find(fact))
-        ok = any(n in citations and fact in _norm(citations[n].chunk.text) for n in ns)
+        ns = cited_numbers_for(text, low.find(_norm(fact).lower()))
+        ok = any(n in citations and _norm(fact).lower() in _norm(citations[n].chunk.text).lower() for n in ns)
         fact_citations.append((fact, ns, ok))
     cited_ok = all(ok for _, _, ok in fact_citations)
     correct = not answer.refused and fact_ok and cited_ok and markers_ok
+    # Where the answer starts: the first unit holding a fact should be among the first two.
+    lines = [ln.lower() for ln in answer_lines(answer.text)]
+    facts_low = [_norm(f).lower() for f in present + any_present]
+    fact_unit = next((i for i, ln in enumerate(lines) if any(f in _norm(ln) for f in facts_low)), None)
     return {
         "hit3": rank is not None and rank <= 3, "rank": rank, "retrieved": retrieved,
         "refused": answer.refused, "fact_ok": fact_ok, "missing": [f for f in wanted if f not in present]
         + ([] if any_present or not any_of else [" | ".join(any_of)]),
         "markers_ok": markers_ok, "passages": passages, "bad_quotes": bad_quotes,
         "fact_citations": fact_citations, "cited_ok": cited_ok, "correct": correct,
+        "fact_unit": fact_unit,
     }
 
 
@@ -267,6 +315,10 @@ def evaluate(questions: list[dict], answers: dict, mode: str) -> tuple[dict, lis
     sims_in = {q["id"]: best_similarity(answers[q["id"]]) for q in in_scope}
     sims_off = {q["id"]: best_similarity(answers[q["id"]]) for q in off}
     follow = [q for q in in_scope if q.get("follows")]
+    shapes = [shape_of(answers[q["id"]]) for q in questions]
+    shapes = [sh for sh in shapes if sh]
+    correct_units = [j["fact_unit"] for j in judged.values() if j["correct"] and j["fact_unit"] is not None]
+    near = [q for q in off if q["off_topic"] == "near"]
 
     def share(items) -> dict:
         items = list(items)
@@ -287,6 +339,16 @@ def evaluate(questions: list[dict], answers: dict, mode: str) -> tuple[dict, lis
         "refusal_precision": round(len(refused_off) / n_refused, 3) if n_refused else None,
         "refusal_recall": round(len(refused_off) / len(off), 3) if off else None,
         "in_scope_refused": len(refused_in),
+        "near_refused": share(answers[q["id"]].refused for q in near),
+        "shape": {
+            "question_line": sum(sh["question_line"] for sh in shapes),
+            "caption_only": sum(sh["caption_only"] for sh in shapes),
+            "html": sum(sh["html"] for sh in shapes),
+            "repeated": sum(sh["repeated"] for sh in shapes),
+            "answers": len(shapes),
+            "units_p50": percentile([sh["units"] for sh in shapes], 50),
+            "answer_first_two": share(u <= 1 for u in correct_units),
+        },
         "similarity": {
             "in_scope": _spread(list(sims_in.values())), "off_topic": _spread(list(sims_off.values())),
             "lowest_in_scope": sorted(((round(s, 3), i) for i, s in sims_in.items()))[:5],
@@ -376,6 +438,11 @@ def report(figures: dict, failures: list[dict]) -> None:
         ("refusal precision (refused that were off-topic)", _pct(f["refusal_precision"])),
         ("refusal recall (off-topic that were refused)", _pct(f["refusal_recall"])),
         ("in-scope questions refused", str(f["in_scope_refused"])),
+        ("near-domain off-topic refused", _rate(f["near_refused"])),
+        ("answers with a question line / caption alone / HTML / a repeat",
+         "{question_line} / {caption_only} / {html} / {repeated} of {answers}".format(**f["shape"])),
+        ("units (sentences or items) per answer p50", f"{f['shape']['units_p50']}"),
+        ("answering unit among the first two (correct answers)", _rate(f["shape"]["answer_first_two"])),
     ]
     if "latency_ms" in f:
         lat = f["latency_ms"]
@@ -447,11 +514,87 @@ def _pct(x: float | None) -> str:
 # --- main ---------------------------------------------------------------------------------------
 
 
+def measure(label: str, notes: Path, question_files: list[Path], llm_env: dict) -> dict:
+    """Index a copy of `notes` once, then run every question file over it: offline, and with the
+    configured LLM when there is one."""
+    results: dict = {}
+    with tempfile.TemporaryDirectory(prefix="ask_quality_", ignore_cleanup_errors=True) as tmp:
+        knowledge = Path(tmp) / "knowledge"
+        if notes.is_dir():
+            shutil.copytree(notes, knowledge)
+        else:
+            knowledge.mkdir()
+            shutil.copy(notes, knowledge / notes.name)
+        settings = Settings.from_env(environ={}, knowledge_dir=knowledge, data_dir=Path(tmp) / "data")
+        services = Services(settings)
+        started = time.perf_counter()
+        summary = services.admin.ingest().summary()
+        say(f"\n##### {label}: indexed a copy of {notes}: {summary} ({time.perf_counter() - started:.1f} s)")
+        answerer = services.ask
+        assert answerer.llm is None, "the offline pass must not use an LLM"
+        for path in question_files:
+            questions = load_questions(path)
+            name = f"{label}/{path.stem}" if len(question_files) > 1 else label
+            say(f"\n#### {name} ({path.relative_to(ROOT) if path.is_relative_to(ROOT) else path})")
+            problems = check_data(questions, services.retriever.chunks)
+            for problem in problems:
+                say(f"  question set: {problem}")
+            answers, _, _ = run_pass(answerer, questions)  # warms the model and the sentence cache
+            _, seconds, _ = run_pass(answerer, questions)
+            figures, failures = evaluate(questions, answers, "offline")
+            ms = [s * 1000 for s in seconds.values()]
+            figures["latency_ms"] = {"p50": percentile(ms, 50), "p95": percentile(ms, 95), "max": max(ms),
+                                     **machine_load()}
+            figures["topic_switches"] = topic_switches(answerer, questions, answers)
+            entry = {"offline": {"figures": figures, "failures": failures}, "question_set_problems": problems}
+            report(figures, failures)
+            llm_settings = Settings.from_env(environ=llm_env, knowledge_dir=knowledge, data_dir=Path(tmp) / "data")
+            if llm_settings.llm_enabled:
+                llm = make_llm(llm_settings)
+                llm_answers, _, first = run_pass(Answerer(services.retriever, llm), questions)
+                llm_figures, llm_failures = evaluate(questions, llm_answers, f"llm ({llm.model})")
+                streamed = [t * 1000 for t in first.values() if t is not None]
+                llm_figures["ttft_ms"] = {"n": len(streamed), "p50": percentile(streamed, 50),
+                                          "p95": percentile(streamed, 95)}
+                llm_figures["fallbacks"] = sum(1 for a in llm_answers.values() if a.notice)
+                entry["llm"] = {"figures": llm_figures, "failures": llm_failures}
+                report(llm_figures, llm_failures)
+            results[name] = entry
+    return results
+
+
+def summary_table(results: dict) -> None:
+    """One row per question set: the issue's targets side by side."""
+    say("\n== summary (offline) ==")
+    head = ("set", "correct", "follow-ups", "off-topic refused", "near refused", "in-scope refused",
+            "bad shape", "first two", "units p50", "p50 ms")
+    rows = [head]
+    for name, entry in results.items():
+        f = entry["offline"]["figures"]
+        sh = f["shape"]
+        bad = sh["question_line"] + sh["caption_only"] + sh["html"] + sh["repeated"]
+        rows.append((name, _short(f["correct"]), _short(f["follow_ups_correct"]),
+                     f"{round(f['refusal_recall'] * f['off_topic'])}/{f['off_topic']}" if f["off_topic"] else "-",
+                     _short(f["near_refused"]), str(f["in_scope_refused"]), str(bad),
+                     _short(sh["answer_first_two"]), f"{sh['units_p50']:.0f}", f"{f['latency_ms']['p50']:.0f}"))
+    widths = [max(len(r[i]) for r in rows) for i in range(len(head))]
+    for r in rows:
+        say("  " + "  ".join(c.ljust(w) for c, w in zip(r, widths)))
+
+
+def _short(s: dict | None) -> str:
+    return f"{s['n']}/{s['of']}" if s and s["of"] else "-"
+
+
 def main(argv: list[str] | None = None) -> int:
     global out
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--questions", type=Path, default=DEFAULT_QUESTIONS)
-    parser.add_argument("--knowledge", type=Path, default=ROOT / "knowledge")
+    parser.add_argument("--set", action="append", choices=sorted(SETS), dest="sets",
+                        help="a note set to measure (repeatable; default: all)")
+    parser.add_argument("--sealed", action="store_true",
+                        help="use the sealed question sets (for a final run only)")
+    parser.add_argument("--questions", type=Path, help="a question file of your own (with --knowledge)")
+    parser.add_argument("--knowledge", type=Path, help="the notes folder for --questions")
     parser.add_argument("--json", action="store_true", help="also print the figures as JSON on stdout")
     parser.add_argument("--threads", type=int, default=None,
                         help="torch threads for the embedding model (default: torch's own choice)")
@@ -463,50 +606,22 @@ def main(argv: list[str] | None = None) -> int:
 
         torch.set_num_threads(args.threads)
 
-    questions = load_questions(args.questions)
+    llm_env = {k: os.environ[k] for k in LLM_ENV if os.environ.get(k)}
     results: dict = {}
-    with tempfile.TemporaryDirectory(prefix="ask_quality_", ignore_cleanup_errors=True) as tmp:
-        knowledge = Path(tmp) / "knowledge"
-        shutil.copytree(args.knowledge, knowledge)
-        settings = Settings.from_env(environ={}, knowledge_dir=knowledge, data_dir=Path(tmp) / "data")
-        services = Services(settings)
-        started = time.perf_counter()
-        summary = services.admin.ingest().summary()
-        say(f"indexed a copy of {args.knowledge}: {summary} ({time.perf_counter() - started:.1f} s)")
-        problems = check_data(questions, services.retriever.chunks)
-        for p in problems:
-            say(f"  question set: {p}")
-
-        answerer = services.ask
-        assert answerer.llm is None, "the offline pass must not use an LLM"
-        answers, _, _ = run_pass(answerer, questions)  # warms the model and the sentence cache
-        _, seconds, _ = run_pass(answerer, questions)
-        figures, failures = evaluate(questions, answers, "offline")
-        ms = [s * 1000 for s in seconds.values()]
-        figures["latency_ms"] = {"p50": percentile(ms, 50), "p95": percentile(ms, 95), "max": max(ms),
-                                 **machine_load()}
-        figures["topic_switches"] = topic_switches(answerer, questions, answers)
-        results["offline"] = {"figures": figures, "failures": failures}
-        report(figures, failures)
-
-        llm_env = {k: os.environ[k] for k in LLM_ENV if os.environ.get(k)}
-        llm_settings = Settings.from_env(environ=llm_env, knowledge_dir=knowledge, data_dir=Path(tmp) / "data")
-        if llm_settings.llm_enabled:
-            llm = make_llm(llm_settings)
-            llm_answers, _, first = run_pass(Answerer(services.retriever, llm), questions)
-            llm_figures, llm_failures = evaluate(questions, llm_answers, f"llm ({llm.model})")
-            streamed = [t * 1000 for t in first.values() if t is not None]
-            llm_figures["ttft_ms"] = {"n": len(streamed), "p50": percentile(streamed, 50),
-                                      "p95": percentile(streamed, 95)}
-            llm_figures["fallbacks"] = sum(1 for a in llm_answers.values() if a.notice)
-            results["llm"] = {"figures": llm_figures, "failures": llm_failures}
-            report(llm_figures, llm_failures)
-        else:
-            say("\nLLM mode was not measured (set OPENAI_API_KEY and/or OPENAI_BASE_URL to measure it, "
-                "with time to first token).")
-            results["llm"] = None
-        results["question_set_problems"] = problems
-
+    if args.questions:
+        results.update(measure(args.questions.stem, args.knowledge or ROOT / "knowledge", [args.questions], llm_env))
+    else:
+        for name in args.sets or list(SETS):
+            notes, dev, sealed = SETS[name]
+            if not notes.exists():
+                say(f"\n##### {name}: skipped, {notes} is not here (it comes with ../shared/eval/).")
+                continue
+            files = [DATA / "sealed" / sealed] if args.sealed else [DATA / "questions" / f for f in dev]
+            results.update(measure(name + (" (sealed)" if args.sealed else ""), notes, files, llm_env))
+    if not llm_env:
+        say("\nLLM mode was not measured (set OPENAI_API_KEY and/or OPENAI_BASE_URL to measure it, "
+            "with time to first token).")
+    summary_table(results)
     if args.json:
         print(json.dumps(results, ensure_ascii=False, default=str))
     return 0
