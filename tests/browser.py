@@ -154,3 +154,78 @@ def shot(page, name: str) -> Path | None:
     path.parent.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(path), full_page=True)
     return path
+
+
+def use_scheme(page, scheme: str) -> None:
+    """Switch the page to the "light" or "dark" system theme; Gradio follows it (.dark on <body>)."""
+    page.emulate_media(color_scheme=scheme)
+    page.wait_for_function("(dark) => document.body.classList.contains('dark') === dark", arg=scheme == "dark")
+
+
+# Every highlight the app colours itself: marks, the citation number, badges, verdicts, status lines.
+HIGHLIGHTS = "mark, .cite-n, .badge, .verdict, .stale, .done, .error, .notice"
+
+# The WCAG contrast of each visible element's text against what is painted behind it: the element's
+# and its ancestors' backgrounds composited (alpha included) over white, with each ancestor's
+# opacity blending its contents into what lies behind it.
+CONTRAST_JS = """([root, selector, mustSee]) => {
+  const parse = (c) => {
+    const m = c.match(/rgba?\\(([^)]+)\\)/);
+    if (!m) return [0, 0, 0, 0];
+    const p = m[1].split(/[ ,/]+/).filter(Boolean).map(Number);
+    return [p[0], p[1], p[2], p.length > 3 ? p[3] : 1];
+  };
+  const over = (top, under) => [0, 1, 2].map((i) => top[i] * top[3] + under[i] * (1 - top[3]));
+  const mix = (a, x, y) => [0, 1, 2].map((i) => x[i] * a + y[i] * (1 - a));
+  const lum = (c) => {
+    const f = (v) => { v /= 255; return v <= 0.03928 ? v / 12.92 : Math.pow((v + 0.055) / 1.055, 2.4); };
+    return 0.2126 * f(c[0]) + 0.7152 * f(c[1]) + 0.0722 * f(c[2]);
+  };
+  const paint = (el, withText) => {
+    const chain = [];
+    for (let e = el; e; e = e.parentElement) chain.unshift(e);
+    const text = parse(getComputedStyle(el).color);
+    const render = (i, behind) => {
+      const s = getComputedStyle(chain[i]);
+      let content = over(parse(s.backgroundColor), behind);
+      content = i < chain.length - 1 ? render(i + 1, content) : withText ? over(text, content) : content;
+      return mix(Number(s.opacity), content, behind);
+    };
+    return render(0, [255, 255, 255]);
+  };
+  const out = [];
+  for (const el of document.querySelectorAll(root)) {
+    for (const m of el.querySelectorAll(selector)) {
+      const r = m.getBoundingClientRect();
+      if (!r.width || !r.height || !m.textContent.trim() || !m.checkVisibility({visibilityProperty: true})) continue;
+      const fg = paint(m, true), bg = paint(m, false);
+      const [hi, lo] = [lum(fg), lum(bg)].sort((a, b) => b - a);
+      out.push({element: m.tagName.toLowerCase() + [...m.classList].map((c) => '.' + c).join(''),
+                text: m.textContent.trim().slice(0, 40), ratio: (hi + 0.05) / (lo + 0.05), seen: m.matches(mustSee),
+                color: `rgb(${fg.map(Math.round)})`, background: `rgb(${bg.map(Math.round)})`});
+    }
+  }
+  return out;
+}"""
+
+
+def contrasts(page, root: str, selector: str = HIGHLIGHTS, must_see: str = "mark") -> list[dict]:
+    """Each visible `selector` element under `root`: its text, contrast ratio, text and background
+    colour, and whether it is a `must_see` element."""
+    return page.evaluate(CONTRAST_JS, [root, selector, must_see])
+
+
+def assert_readable(page, root: str, must_see: str = "mark", minimum: float = 4.5) -> float:
+    """Assert every highlight under `root` has a contrast of at least `minimum` (WCAG AA), and that at
+    least one `must_see` element was measured; returns the lowest ratio."""
+    deadline = time.monotonic() + 5  # measure again while an update is still fading in (Gradio dims it)
+    while True:
+        found = contrasts(page, root, must_see=must_see)
+        poor = [f"{c['element']} “{c['text']}”: {c['ratio']:.2f} ({c['color']} on {c['background']})"
+                for c in found if c["ratio"] < minimum]
+        if (not poor and any(c["seen"] for c in found)) or time.monotonic() > deadline:
+            break
+        page.wait_for_timeout(250)
+    assert any(c["seen"] for c in found), f"no visible {must_see} under {root}"
+    assert not poor, f"contrast below {minimum} under {root}:\n" + "\n".join(poor)
+    return min(c["ratio"] for c in found)

@@ -1,7 +1,7 @@
 """The Ask tab in a real browser: ask, read the answer and its sources, open the cited passage."""
 
 import pytest
-from browser import ROOT, shot
+from browser import ROOT, assert_readable, shot, use_scheme
 from playwright.sync_api import expect
 
 
@@ -42,3 +42,19 @@ def test_follow_up_and_refusal_in_the_chat(page):
     ask(page, "How do I bake sourdough bread?", "Your notes don't cover that")
     expect(page.get_by_role("button", name="Ask about:").first).to_be_visible()
     shot(page, "ask-refusal")
+
+
+@pytest.mark.parametrize("scheme", ["light", "dark"])
+def test_quoted_and_cited_passages_are_readable_in_both_themes(page, scheme):
+    use_scheme(page, scheme)
+    ask(page, "How long did LinkedIn need to get from 80% to 95%?", "4 MORE months")
+    expect(page.locator("#sources-panel .cite mark").first).to_contain_text("LinkedIn hit 80%")
+    lowest = {"ask": assert_readable(page, "#sources-panel")}
+    shot(page, f"ask-{scheme}")
+
+    page.locator("#open-cite-1").click()
+    expect(page.locator("#sources-view mark.cited").first).to_be_in_viewport(timeout=30_000)
+    lowest["sources"] = assert_readable(page, "#sources-view", must_see="mark.cited")
+    shot(page, f"ask-open-cited-{scheme}")
+    print(f"lowest contrast, {scheme}: " + ", ".join(f"{k} {v:.2f}" for k, v in lowest.items()))
+    assert page.errors == []

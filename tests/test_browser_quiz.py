@@ -3,7 +3,7 @@
 import re
 
 import pytest
-from browser import ROOT, shot
+from browser import ROOT, assert_readable, shot, use_scheme
 from playwright.sync_api import expect
 
 
@@ -32,4 +32,28 @@ def test_a_quiz_card_is_answered_checked_and_rated(page):
 
     page.locator("#quiz-rate-3").click()
     expect(status).to_contain_text(re.compile(r"2 of \d+"), timeout=30_000)
+    assert page.errors == []
+
+
+@pytest.mark.parametrize("scheme", ["light", "dark"])
+def test_feedback_marks_are_readable_in_both_themes(page, scheme):
+    use_scheme(page, scheme)
+    page.get_by_role("tab", name="Quiz").click()
+    page.get_by_role("button", name="Start").click()
+    status = page.locator("#quiz-status")
+    for n in range(1, 6):  # the first card whose feedback marks the answer in its passage
+        expect(status).to_contain_text(re.compile(rf"\b{n} of \d+"), timeout=60_000)
+        choice = page.locator("#quiz-choice")
+        if choice.is_visible():
+            choice.locator("label").first.click()
+        else:
+            page.get_by_placeholder("Type your answer and press Enter").fill("no idea")
+        page.locator("#quiz-check").click()
+        expect(page.locator(".feedback .verdict")).to_be_visible(timeout=30_000)
+        if page.locator(".feedback blockquote mark").count():
+            break
+        page.locator("#quiz-rate-3").click()
+    lowest = assert_readable(page, ".feedback")
+    print(f"lowest contrast, {scheme}: quiz {lowest:.2f}")
+    shot(page, f"quiz-feedback-{scheme}")
     assert page.errors == []

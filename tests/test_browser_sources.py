@@ -6,7 +6,7 @@ import re
 import shutil
 
 import pytest
-from browser import DATA, shot
+from browser import DATA, assert_readable, shot, use_scheme
 from playwright.sync_api import expect
 
 UNSAFE = """# Unsafe note
@@ -183,3 +183,35 @@ def test_status_shows_notes_changed_on_disk_until_reindexed(page, app_server):
     expect(status).to_contain_text("Re-indexed", timeout=180_000)
     expect(status).to_contain_text("search is up to date")
     expect(page.locator("#sources-tree .badge.edited")).to_have_count(0)
+
+
+@pytest.mark.parametrize("scheme", ["light", "dark"])
+def test_highlights_and_badges_are_readable_in_both_themes(page, app_server, scheme):
+    use_scheme(page, scheme)
+    open_sources(page)
+    hits = search(page, "gradient checkpointing")
+    expect(hits.first.locator("mark.term").first).to_be_visible()
+    lowest = {"search": assert_readable(page, "#sources-hits", must_see="mark.term")}
+    hits.first.click()
+    expect(page.locator("#sources-view mark.cited").first).to_be_in_viewport()
+    lowest["passage"] = assert_readable(page, "#sources-view", must_see="mark.cited")
+    shot(page, f"sources-passage-{scheme}")
+    page.locator("#sources-tree button.file", has_text="long-lesson.md").click()  # unfolds its sections
+    page.locator('#sources-tree button.heading[data-heading="Long lesson > Gradient checkpointing"]').click()
+    expect(page.locator("#sources-view mark.section").first).to_be_in_viewport()
+    lowest["section"] = assert_readable(page, "#sources-view", must_see="mark.section")
+
+    # A note changed on disk: the tree's badge and the status line.
+    note = app_server.knowledge / "long-lesson.md"
+    note.write_text(note.read_text() + f"\nA line added in the {scheme} theme.\n")
+    page.reload()
+    open_sources(page)
+    expect(page.locator("#sources-tree .badge.edited")).to_have_count(1)
+    lowest["badge"] = assert_readable(page, "#sources-tree", must_see=".badge")
+    lowest["status"] = assert_readable(page, "#sources-status", must_see=".stale")
+    shot(page, f"sources-stale-{scheme}")
+    page.locator("#sources-reindex").click()
+    expect(page.locator("#sources-status")).to_contain_text("search is up to date", timeout=180_000)
+    lowest["re-indexed"] = assert_readable(page, "#sources-status", must_see=".done")
+    print(f"lowest contrast, {scheme}: " + ", ".join(f"{k} {v:.2f}" for k, v in lowest.items()))
+    assert not page.errors

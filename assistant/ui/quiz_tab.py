@@ -42,7 +42,8 @@ FEEDBACK_CSS = """
 blockquote { margin: 0.3rem 0 0; padding: 0.4rem 0.8rem; border-left: 3px solid currentColor;
              opacity: 0.9; max-height: 16rem; overflow-y: auto; }
 blockquote p { margin: 0.2rem 0; }
-mark { background: rgba(250, 204, 21, 0.35); color: inherit; padding: 0 0.1em; border-radius: 0.2em; }
+mark { background: var(--tutor-mark-bg); color: var(--tutor-mark-text); padding: 0 0.1em;
+       border-radius: 0.2em; }
 """
 # 1-4 rate when the ratings show; Enter checks a multiple-choice answer.
 KEYS_JS = """

@@ -20,7 +20,7 @@ from ..quiz.scheduling import DEFAULT_LEARNER, LEARN_AHEAD, RATINGS
 from ..quiz.service import Quiz, where
 
 MODES = ("Due and new", "Due reviews only")
-GREEN, RED = "#15803d", "#b91c1c"
+GREEN, RED = "var(--tutor-ok)", "var(--tutor-bad)"  # theme-aware pairs, defined in render.CSS
 
 
 @dataclass

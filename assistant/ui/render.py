@@ -95,18 +95,43 @@ def starter_questions(chunks: list[Chunk], n: int = 4) -> list[str]:
 
 
 CSS = """
+/* Colours the app sets itself, each with its dark-theme pair (Gradio puts .dark on <body>, and
+   declares its own theme variables the same way). Text on every mark, badge and status line keeps
+   a contrast of at least 4.5:1 in both themes (tests/test_browser_*.py measure it). */
+:root {
+  --tutor-mark-bg: #fde68a; --tutor-mark-text: #27272a;              /* quoted / cited passage */
+  --tutor-mark-ring: rgba(217, 119, 6, .45); --tutor-mark-soft: rgba(250, 204, 21, .08);
+  --tutor-section-bg: rgba(59, 130, 246, .12);                       /* the selected section */
+  --tutor-badge-bg: #c2410c; --tutor-badge-text: #ffffff;            /* citation number [1] */
+  --tutor-accent-text: #c2410c;                                      /* the current tree row */
+  --tutor-muted: #71717a;
+  --tutor-ok: #15803d; --tutor-warn: #b45309; --tutor-bad: #b91c1c; --tutor-info: #1d4ed8;
+  --tutor-ok-border: #16a34a; --tutor-warn-border: #d97706; --tutor-bad-border: #ef4444;
+  --tutor-info-border: #3b82f6;
+}
+:root.dark, :root .dark {
+  --tutor-mark-bg: #854d0e; --tutor-mark-text: #f4f4f5;
+  --tutor-mark-ring: rgba(245, 158, 11, .6); --tutor-mark-soft: rgba(250, 204, 21, .10);
+  --tutor-section-bg: rgba(96, 165, 250, .22);
+  --tutor-accent-text: #fdba74;
+  --tutor-muted: #a1a1aa;
+  --tutor-ok: #4ade80; --tutor-warn: #fbbf24; --tutor-bad: #f87171; --tutor-info: #93c5fd;
+  --tutor-ok-border: #22c55e; --tutor-warn-border: #f59e0b; --tutor-bad-border: #f87171;
+  --tutor-info-border: #60a5fa;
+}
 .cite { border-left: 3px solid var(--color-accent); padding: 6px 10px; margin: 0 0 10px 0;
         background: var(--block-background-fill); border-radius: 4px; }
 .cite-head { font-size: 0.85em; font-weight: 600; margin-bottom: 4px; }
 .cite-n { display: inline-block; min-width: 1.4em; text-align: center; border-radius: 3px;
-          background: var(--color-accent); color: white; font-size: 0.85em; margin-right: 4px; }
+          background: var(--tutor-badge-bg); color: var(--tutor-badge-text); font-size: 0.85em;
+          margin-right: 4px; }
 .cite-text { font-size: 0.88em; max-height: 18em; overflow-y: auto; }
 .cite-text p, .cite-text ul, .cite-text ol { margin: 0.2em 0; }
-.cite-text mark { background: #fde68a; color: inherit; padding: 0 1px; }
-.panel-empty { color: var(--body-text-color-subdued); font-size: 0.9em; padding: 8px 0; }
-.mode-badge { font-size: 0.8em; color: var(--body-text-color-subdued); }
+.cite-text mark { background: var(--tutor-mark-bg); color: var(--tutor-mark-text); padding: 0 1px; }
+.panel-empty { color: var(--tutor-muted); font-size: 0.9em; padding: 8px 0; }
+.mode-badge { font-size: 0.8em; color: var(--tutor-muted); }
 table.retrieved { font-size: 0.82em; width: 100%; }
 table.retrieved td { vertical-align: top; }
-.retrieved .snippet { color: var(--body-text-color-subdued); }
+.retrieved .snippet { color: var(--tutor-muted); }
 .retrieved-q { font-size: 0.82em; margin-bottom: 4px; }
 """
