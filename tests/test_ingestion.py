@@ -1,13 +1,11 @@
 import json
-import signal
-import subprocess
-import sys
-import time
+import os
 
 import pytest
-from conftest import ROOT, run_cli
+from conftest import run_cli
 
 from assistant.core.errors import IndexBusy
+from assistant.index.ingestion import file_sha256
 
 
 def test_first_run_indexes_every_readable_file_and_reports_skips(services):
@@ -108,40 +106,121 @@ def test_ingest_json_contract(settings):
     assert "chunks in the index" in result.stderr  # the one-line summary
 
 
-def test_an_interrupted_ingest_leaves_the_old_index_and_the_next_run_finishes(indexed, embedder):
-    notes = indexed.settings.knowledge_dir
-    before = indexed.store.count()
-    # Enough new text that the run is still embedding when it is killed.
-    for i in range(40):
-        body = "\n\n".join(
-            f"## Topic {i}-{j}\n\nParagraph {j} about subject {i}: " + "token " * 150 for j in range(6)
-        )
-        (notes / f"bulk/file{i:02d}.md").parent.mkdir(exist_ok=True)
-        (notes / f"bulk/file{i:02d}.md").write_text(f"# Bulk {i}\n\n{body}\n")
-    proc = subprocess.Popen(
-        [sys.executable, "ingest.py", "--knowledge", str(notes), "--db", str(indexed.settings.data_dir)],
-        cwd=ROOT, stderr=subprocess.PIPE, text=True,
-    )
-    seen = ""
-    deadline = time.time() + 120
-    while time.time() < deadline:
-        seen += proc.stderr.read(1)
-        if "Embedding" in seen and "/" in seen.split("Embedding")[-1]:
-            time.sleep(1.5)  # let it write part of the work
-            break
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
+# --- crashes at known points of the commit ------------------------------------------------------
+# `ingest.py` runs in a fresh interpreter with ASSISTANT_TEST_CRASH_AT set: it ends itself with
+# os._exit(70) (no cleanup, as a kill) right after the new chunks are written and before the
+# manifest ("after-chunks"), or right after the manifest ("after-manifest"). Each state is read
+# back by another fresh interpreter, as the next run or the app would see it.
 
-    # The previous index is still searchable from a fresh process.
-    result = run_cli("-m", "assistant", "search", "reciprocal rank fusion", "--json",
-                     "--db", str(indexed.settings.data_dir))
+CRASH_AT = "ASSISTANT_TEST_CRASH_AT"
+
+SNAPSHOT = """
+import json, sys
+from assistant.core.config import Settings
+from assistant.index.store import VectorStore
+store = VectorStore(Settings.from_env(environ={}, data_dir=sys.argv[1]))
+print(json.dumps({"manifest": {p: r.sha256 for p, r in store.files().items()},
+                  "chunks": {c.id: c.text for c in store.all_chunks()}}))
+"""
+
+
+def ingest(settings, crash_at: str | None = None, *flags: str):
+    env = {k: v for k, v in os.environ.items() if k != CRASH_AT}
+    if crash_at:
+        env[CRASH_AT] = crash_at
+    return run_cli("ingest.py", "--knowledge", str(settings.knowledge_dir), "--db", str(settings.data_dir),
+                   "--json", *flags, env=env)
+
+
+def report_of(result) -> dict:
     assert result.returncode == 0, result.stderr
-    assert json.loads(result.stdout)["hits"][0]["source"] == "rag/retrieval.md"
+    return json.loads(result.stdout.strip().splitlines()[-1])
 
-    report = indexed.admin.ingest()
-    assert report.files == 45
-    # Every file's chunks are present exactly once: same as a clean build.
-    chunks = indexed.store.all_chunks()
-    assert len({c.id for c in chunks}) == len(chunks) == report.chunks
-    clean = indexed.admin.ingest(reset=True)
-    assert clean.chunks == report.chunks > before
+
+def state(store) -> dict:
+    """As SNAPSHOT prints it, from this process's store."""
+    return {"manifest": {p: r.sha256 for p, r in store.files().items()},
+            "chunks": {c.id: c.text for c in store.all_chunks()}}
+
+
+def snapshot(settings) -> dict:
+    """`state` (manifest: path -> sha256, chunks: id -> text) as a fresh process reads it."""
+    result = run_cli("-c", SNAPSHOT, str(settings.data_dir))
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)
+
+
+def top_sources(settings, *queries: str) -> list[str]:
+    """The best hit's file for each query, from `python -m assistant search` in a fresh process."""
+    result = run_cli("-m", "assistant", "search", "--k", "1", "--json", "--db", str(settings.data_dir),
+                     input="".join(q + "\n" for q in queries))
+    assert result.returncode == 0, result.stderr
+    return [json.loads(line)["hits"][0]["source"] for line in result.stdout.splitlines()]
+
+
+def edit_and_add(notes) -> None:
+    """One chunk of rag/retrieval.md changes; rag/agents.md is new. Both fit in one commit group."""
+    retrieval = notes / "rag/retrieval.md"
+    retrieval.write_text(retrieval.read_text().replace("mixes topics", "blurs two topics together"))
+    (notes / "rag/agents.md").write_text("# Agents\n\nAn agent plans, calls tools and observes results.\n")
+
+
+QUERIES = ("reciprocal rank fusion", "a chunk that spans two sections", "agent calls tools and observes")
+
+
+def test_a_run_ended_after_writing_chunks_keeps_the_old_index_and_the_next_run_finishes(indexed):
+    settings = indexed.settings
+    before = state(indexed.store)
+    assert [indexed.retriever.search(q, k=1)[0].chunk.source for q in QUERIES[:2]] == [
+        "rag/retrieval.md", "rag/retrieval.md"]
+    edit_and_add(settings.knowledge_dir)
+
+    crashed = ingest(settings, "after-chunks")
+    assert crashed.returncode == 70, crashed.stderr  # it ended at the hook: not earlier, not later
+    during = snapshot(settings)
+    # Nothing is committed: the manifest still holds the old versions. The new note is only marked
+    # as started (no hash), so that a later run can remove its chunks if the note is deleted.
+    assert {p: sha for p, sha in during["manifest"].items() if sha} == before["manifest"]
+    assert during["manifest"]["rag/agents.md"] == ""
+    # The old index is whole (the edited chunk's old text too) and the new chunks sit beside it.
+    assert set(before["chunks"]) < set(during["chunks"])
+    assert any("mixes topics" in t for t in during["chunks"].values())
+    assert any("blurs two topics together" in t for t in during["chunks"].values())
+    assert top_sources(settings, *QUERIES[:2]) == ["rag/retrieval.md", "rag/retrieval.md"]
+
+    # The next run sees the manifest disagree and finishes: what was written is kept, not embedded
+    # again; the stale chunk goes.
+    finished = report_of(ingest(settings))
+    assert (finished["added"], finished["updated"], finished["removed"]) == (0, 0, 1)
+    after = snapshot(settings)
+    notes = settings.knowledge_dir
+    assert after["manifest"]["rag/retrieval.md"] == file_sha256(notes / "rag/retrieval.md")
+    assert after["manifest"]["rag/agents.md"] == file_sha256(notes / "rag/agents.md")
+    assert not any("mixes topics" in t for t in after["chunks"].values())
+    assert top_sources(settings, *QUERIES) == ["rag/retrieval.md", "rag/retrieval.md", "rag/agents.md"]
+    # Exactly the chunks of a clean build.
+    report_of(ingest(settings, None, "--reset"))
+    assert snapshot(settings) == after
+
+
+def test_a_run_ended_after_writing_the_manifest_has_committed_its_files(indexed):
+    settings = indexed.settings
+    before = state(indexed.store)
+    edit_and_add(settings.knowledge_dir)
+
+    crashed = ingest(settings, "after-manifest")
+    assert crashed.returncode == 70, crashed.stderr
+    after = snapshot(settings)
+    notes = settings.knowledge_dir
+    assert after["manifest"] == {**before["manifest"],
+                                 "rag/retrieval.md": file_sha256(notes / "rag/retrieval.md"),
+                                 "rag/agents.md": file_sha256(notes / "rag/agents.md")}
+    texts = after["chunks"].values()
+    assert not any("mixes topics" in t for t in texts)
+    assert any("blurs two topics together" in t for t in texts)
+    assert top_sources(settings, *QUERIES) == ["rag/retrieval.md", "rag/retrieval.md", "rag/agents.md"]
+
+    # Committed means done: the next run finds nothing to do.
+    again = report_of(ingest(settings))
+    assert (again["added"], again["updated"], again["removed"]) == (0, 0, 0)
+    assert snapshot(settings) == after

@@ -38,6 +38,16 @@ _EMBED_BATCH = 32
 
 Progress = Callable[[int, int], None]  # (chunks embedded so far, chunks to embed)
 
+# Test hook, for crash tests only: with ASSISTANT_TEST_CRASH_AT=after-chunks (or after-manifest) the
+# process ends at once (os._exit(70), like a kill: no cleanup) right after the first group's new chunks
+# (or its manifest records) are written, so a test can stop a run at a known point of the commit.
+_CRASH_AT = "ASSISTANT_TEST_CRASH_AT"
+
+
+def _crash_point(name: str) -> None:
+    if os.environ.get(_CRASH_AT) == name:
+        os._exit(70)
+
 
 @dataclass
 class _Pending:
@@ -263,11 +273,13 @@ class Indexer:
             self.store.upsert([c for _, c in fresh], vectors, [p.sha256 for p, _ in fresh])
         if kept:
             self.store.update_metadata([c for _, c in kept], [p.sha256 for p, _ in kept])
+        _crash_point("after-chunks")  # new chunks in, stale ones not yet deleted: both searchable
         if gone:
             self.store.delete(gone)
         now = time.time()
         self.store.mark_files([FileRecord(p.rel, p.sha256, p.mtime, p.size, len(p.chunks), now)
                                for p in group])
+        _crash_point("after-manifest")
         for p in group:
             n_fresh, n_gone = len(p.new), len(p.gone)
             if p.known:

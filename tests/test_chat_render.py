@@ -1,0 +1,66 @@
+"""The Ask tab's output (assistant/ui/render.py) against the attack strings the Sources view is tested
+with: a note can hold any HTML, and an answer quotes its notes, so the chat and its sources panel see
+that HTML too."""
+
+from __future__ import annotations
+
+import pytest
+from bs4 import BeautifulSoup
+from markdown_it import MarkdownIt
+from test_sources import ATTACKS
+
+from assistant.core.schema import Answer, Chunk, Citation, Hit
+from assistant.ui.render import chat_markdown, sources_panel
+
+# As in test_sources: only harmless elements, and no handler, style or script URL on any of them.
+ALLOWED = {"div", "span", "h1", "p", "mark", "a", "code", "pre", "em", "strong", "ul", "ol", "li", "br"}
+
+
+def answer_quoting(attack: str) -> Answer:
+    """An answer citing a note that holds `attack`, and repeating it, as an LLM or a quote may."""
+    text = f"# Note\n\nBefore the attack.\n\n{attack}\n\nAfter.\n"
+    chunk = Chunk("c1", "rag/evil.md", "Note", text, 0, len(text), "h")
+    return Answer("What does the note say?", f"The note says: {attack} [1]", "llm",
+                  citations=(Citation(1, chunk, quotes=("Before the attack.", attack)),),
+                  retrieved=(Hit(chunk, 0.03, 0.5),))
+
+
+def harmful(html: str) -> list[str]:
+    """What in `html`, parsed as a browser would, could run a script or fetch something."""
+    found = []
+    for element in BeautifulSoup(html, "html.parser").find_all(True):
+        if element.name not in ALLOWED:
+            found.append(f"<{element.name}>")
+        for name, value in element.attrs.items():
+            value = " ".join(value) if isinstance(value, list) else str(value)
+            if name.lower().startswith("on") or name.lower() == "style":
+                found.append(f"<{element.name} {name}=…>")
+            if "javascript" in value.lower():
+                found.append(f'<{element.name} {name}="{value}">')
+    return found
+
+
+@pytest.mark.parametrize("attack", ATTACKS)
+def test_nothing_in_a_cited_note_can_run_in_the_sources_panel(attack):
+    out = sources_panel(answer_quoting(attack))
+    assert 'class="cite"' in out and "Before the attack." in out
+    assert harmful(out) == [], out
+
+
+# Reported, not fixed here (assistant/ui/render.py is another engineer's): chat_markdown hands the
+# answer's text to gr.Chatbot as it is, so HTML from a note reaches the browser, where only Gradio's
+# own client-side sanitiser (sanitize_html=True, its default) stands in the way. Strict: a fix shows
+# up as XPASS, and these marks go.
+CHAT_UNSANITISED = pytest.mark.xfail(strict=True, reason="chat_markdown does not sanitise the answer's HTML")
+# Markdown-it itself refuses a javascript: link target, so that one passes without any sanitising.
+REFUSED_BY_MARKDOWN = {"[x](javascript:alert(1))"}
+
+
+@pytest.mark.parametrize("attack", [a if a in REFUSED_BY_MARKDOWN else pytest.param(a, marks=CHAT_UNSANITISED)
+                                    for a in ATTACKS])
+def test_nothing_an_answer_repeats_can_run_in_the_chat(attack):
+    # gr.Chatbot renders the message as Markdown with HTML allowed (then sanitises it in the browser,
+    # by default); this is what it is given.
+    shown = MarkdownIt("commonmark", {"html": True}).render(chat_markdown(answer_quoting(attack)))
+    assert "The note says:" in shown
+    assert harmful(shown) == [], shown
