@@ -19,3 +19,11 @@ def test_a_malformed_variable_is_one_sentence():
     result = run_cli("-m", "assistant", "search", "x", env={"PATH": "/usr/bin", "ASSISTANT_LLM_TIMEOUT": "soon"})
     assert result.returncode == 2 and "ASSISTANT_LLM_TIMEOUT must be a number" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_the_defaults_are_the_repository_s_knowledge_and_data_folders():
+    from conftest import ROOT
+
+    settings = Settings.from_env(environ={})
+    assert settings.knowledge_dir == ROOT / "knowledge" and settings.data_dir == ROOT / "data"
+    assert (settings.knowledge_dir / "ai-engineering-foundations.md").is_file()

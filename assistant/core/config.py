@@ -8,7 +8,7 @@ from pathlib import Path
 
 from .errors import AssistantError
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
+PROJECT_ROOT = Path(__file__).resolve().parents[2]  # the repository: assistant/core/config.py
 
 
 def _offline_guard() -> None:
