@@ -212,7 +212,7 @@ def cited_numbers_for(text: str, position: int) -> list[int]:
     return [int(n) for g in groups for n in re.findall(r"\d+", g.group(1))]
 
 
-_HTML_TAG = re.compile(r"</?[A-Za-z][A-Za-z0-9]*(?:\s[^<>]*)?/?>")
+_HTML_TAG = re.compile(r"</?(?:a|b|br|div|em|i|img|p|span|strong|sup|sub|table|td|tr)\b[^<>]*>", re.I)
 _CAPTION = re.compile(r"^\W*(?:figure|fig\.|table)\s*\d+(?:[-.]\d+)*\b", re.I)
 
 
@@ -377,6 +377,9 @@ def evaluate(questions: list[dict], answers: dict, mode: str) -> tuple[dict, lis
             problems.append("quote not verbatim in its passage")
         if not j["markers_ok"]:
             problems.append("markers and citations disagree")
+        shape = shape_of(a)
+        problems += [f"shape: {name.replace('_', ' ')}" for name in ("question_line", "caption_only", "html",
+                                                                       "repeated") if shape.get(name)]
         if problems:
             failures.append({
                 "id": q["id"], "question": q["question"], "problems": problems,

@@ -4,9 +4,9 @@ import json
 import re
 
 import pytest
-from assistant.ask.answerer import NOT_COVERED, check_citations
 from conftest import run_cli
 
+from assistant.ask.generation import NOT_COVERED, check_citations
 from assistant.core.schema import Answer, Chunk, Hit
 
 

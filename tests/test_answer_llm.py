@@ -4,9 +4,9 @@ import re
 import socket
 
 import pytest
-from assistant.ask.answerer import Answerer
 from test_llm import Scripted, chunk, completion, error, sse, sse_reply
 
+from assistant.ask.answerer import Answerer
 from assistant.core.config import Settings
 from assistant.llm import LLM
 

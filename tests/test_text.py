@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
-from assistant.core.text import content_words, first_json_object, sentence_spans, sentences, split_front_matter, terms
+from assistant.core.text import (
+    content_words,
+    first_json_object,
+    sentence_spans,
+    sentences,
+    split_front_matter,
+    terms,
+)
 
 
 def test_sentences_are_verbatim_slices_and_respect_abbreviations_and_list_numbers():

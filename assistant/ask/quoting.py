@@ -1,9 +1,12 @@
-"""The offline answer: the few sentences of the retrieved passages that best answer the question.
+"""The offline answer: the few sentences of the retrieved passages that answer the question.
 
 Nothing is generated, so nothing can be invented: every sentence shown is a verbatim part of a
-passage and carries that passage's citation. Sentences are ranked by their own meaning and their
-passage's (embedding cosine), by the question's own terms, and by the kind of answer the question
-asks for (a duration, a number, a reason).
+passage and carries that passage's citation. A passage is read as the note is written: lines,
+list items under their lead-in, sentences, table rows under their header. What is never an
+answer is left out: a question line, a heading-like title, a figure or table caption, a
+bibliography line, an image. Sentences are ranked by their own meaning and their passage's
+(embedding cosine), by the question's own terms, and by the kind of answer the question asks for
+(a duration, a number, a reason); the best one leads, and a couple of nearly-as-good ones follow.
 """
 
 from __future__ import annotations
@@ -23,12 +26,24 @@ if TYPE_CHECKING:
     from ..index.embeddings import Embedder
 
 _LIST_MARK = re.compile(r"^(\s*)(?:[-*+]|\d+[.)])\s+")
+_FENCE = re.compile(r"^\s*(```|~~~)")
 _RULE = re.compile(r"^\s*(?:-{3,}|\*{3,}|_{3,})\s*$")
+_TABLE_ROW = re.compile(r"^\s*\|(.*)\|\s*$")
+_TABLE_RULE = re.compile(r"^\s*\|?\s*:?-{3,}")
+# HTML that notes exported from the web carry; a literal "<BOS/>" in a note about tokens is text.
+_TAG = re.compile(r"</?(?:a|abbr|b|big|br|center|code|div|em|figcaption|figure|font|h[1-6]|i|img|kbd|mark|"
+                  r"p|pre|s|small|span|strong|sub|sup|u)\b[^<>]*>", re.I)
+_CAPTION = re.compile(r"^\s*(?:Table|Figure|Fig\.)\s*\d+(?:[-.]\d+)*[.:]?(?:\s|$)", re.I)
+_QA_PREFIX = re.compile(r"^\s*(?:\*\*|__)?(?P<kind>Q|A|Question|Answer)\s*[:.]\s*(?:\*\*|__)?\s*", re.I)
+# "Breiman, L. (1996). Bagging predictors. Machine Learning, 24(2), 123-140."
+_REFERENCE = re.compile(r"^\s*[A-Z][A-Za-z'\-]+,\s+(?:[A-Z]\.\s*)+.*\(\d{4}[a-z]?\)")
+_ONLY_BOLD = re.compile(r"^(\*\*|__)[^*_]+\1\s*[:?.]?$")
 
 
 @dataclass(frozen=True)
 class Unit:
-    """A sentence or list item of a chunk: `quote` is verbatim chunk text, `display` is for reading."""
+    """A sentence, list item or table row of a chunk: `quote` is verbatim chunk text, `display`
+    is for reading (HTML tags and Q/A prefixes dropped, a row shown with its header)."""
 
     chunk: Chunk
     index: int
@@ -38,40 +53,84 @@ class Unit:
     list_item: bool
     parent: int | None  # the line this one hangs under: a lead-in ("Three risk levels:") or a list item
     line_start: bool  # first sentence of its line
+    context: str = ""  # what it is embedded with: its lead-in, or a row's table header
+    line_lead: bool = False  # first sentence of a line that introduces what follows ("...happens:")
 
     @property
     def is_lead_in(self) -> bool:
         """A line that introduces the items under it: "Three risk levels:" or a bold title line
         ("**Prompt Engineering is now a thing**"), which notes use as a small heading."""
         text = self.display
-        bold_title = text.startswith("**") and text.endswith("**") and text.count("**") == 2
-        return text.rstrip("*").rstrip().endswith(":") or bold_title
+        return self.line_lead or text.rstrip("*").rstrip().endswith(":") or bool(_ONLY_BOLD.match(text))
+
+    @property
+    def bold_lead(self) -> bool:
+        """A sentence opening with bold words ("**Why this matters:** Text is everywhere"): the
+        line's own title, which the rest of the line explains."""
+        return self.line_start and self.display.startswith("**")
 
 
 def split_units(chunk: Chunk) -> list[Unit]:
     units: list[Unit] = []
     open_lines: list[int] = []  # unit index of the first sentence of each enclosing line
+    header: list[str] | None = None  # the current table's column names
+    in_code = False
     for line in chunk.text.split("\n"):
-        if not line.strip() or _RULE.match(line):
+        if _FENCE.match(line):
+            in_code = not in_code
+            continue
+        if in_code:  # code is an example; the prose around it is the answer
+            continue
+        row = _TABLE_ROW.match(line)
+        if not row:
+            header = None
+        if not line.strip() or _RULE.match(line) or _TABLE_RULE.match(line):
+            continue
+        if row:
+            cells = [c.strip() for c in row.group(1).split("|")]
+            if header is None:
+                header = cells
+                continue
+            display = " · ".join(f"{h}: {c}" if h else c for h, c in zip(header, cells) if c)
+            units.append(Unit(chunk, len(units), line.strip(), _readable(display), 0, False, None, True,
+                              context=" | ".join(header)))
             continue
         marker = _LIST_MARK.match(line)
         indent = len(line) - len(line.lstrip())
         body = (line[marker.end():] if marker else line).strip()
         if body.startswith(">"):
             body = body.lstrip("> ").strip()
-        if not body:
+        if not body or _never_an_answer(body):
             continue
         while open_lines and not _encloses(units[open_lines[-1]], indent, bool(marker)):
             open_lines.pop()
         parent = open_lines[-1] if open_lines else None
         first = len(units)
-        pieces = [p.strip() for p in sentences(body) if p.strip()]
-        for i, piece in enumerate(pieces):
-            units.append(Unit(chunk, len(units), piece, _readable(piece), indent, bool(marker),
-                              parent, line_start=i == 0))
+        introduces = body.rstrip("*").rstrip().endswith(":") or bool(_ONLY_BOLD.match(body))
+        for i, piece in enumerate(p.strip() for p in sentences(body) if p.strip()):
+            display = _readable(piece)
+            if i > 0:
+                display = display.lstrip("-–— ")  # "food." - a language model: a dash, not a list
+            if not display or (i > 0 and _CAPTION.match(display)):
+                continue
+            context = units[parent].display if parent is not None else ""
+            units.append(Unit(chunk, len(units), piece, display, indent, bool(marker), parent,
+                              line_start=len(units) == first, context=context,
+                              line_lead=introduces and len(units) == first))
         if len(units) > first:
             open_lines.append(first)
     return units
+
+
+def _never_an_answer(line: str) -> bool:
+    """A line a reader skips when looking for the answer: a question (the notes' own question
+    lines and Q: lines), a caption, a reference, an image, a bare title ending in '?'."""
+    plain = _TAG.sub("", line).replace("**", "").replace("__", "").strip()
+    qa = _QA_PREFIX.match(line)
+    if qa and qa.group("kind").lower().startswith("q"):
+        return True
+    return (not plain or plain.endswith("?") or bool(_CAPTION.match(plain)) or bool(_REFERENCE.match(plain))
+            or line.lstrip().startswith(("<img", "![", "<figure", "<i>Figure", "<em>Figure")))
 
 
 def children(units: list[Unit], parent: Unit) -> list[Unit]:
@@ -91,10 +150,13 @@ def _ends_with_colon(unit: Unit) -> bool:
 
 
 def _readable(text: str) -> str:
-    # Bold is kept (it is the notes' own emphasis); unbalanced markers from a split are dropped.
+    # Bold is kept (it is the notes' own emphasis); unbalanced markers from a split, HTML tags
+    # and "A:" prefixes are dropped.
+    text = _TAG.sub("", text)
+    text = _QA_PREFIX.sub("", text) if _QA_PREFIX.match(text) else text
     if text.count("**") % 2:
         text = text.replace("**", "")
-    return text.strip()
+    return " ".join(text.split())
 
 
 _NUMBER = r"\d|\b(?:one|two|three|four|five|six|seven|eight|nine|ten|dozen|hundred|thousand|million|billion)\b"
@@ -106,10 +168,15 @@ _REASON = r"\b(?:because|since|so that|due to|reasons?|why|matters)\b"
 _ANSWER_TYPES = [
     (re.compile(r"\bhow (?:long|fast|quickly|soon|often)\b|\bhow much (?:time|longer)\b", re.I),
      re.compile(_DURATION, re.I)),
-    (re.compile(r"\bhow (?:many|much)\b|\bwhat (?:percentage|share|fraction|number)\b", re.I),
+    (re.compile(r"\bhow (?:many|much)\b|\bwhat (?:percentage|share|fraction|number|value|size)\b", re.I),
      re.compile(_NUMBER, re.I)),
     (re.compile(r"\bwhy\b|\bwhat (?:for|reason)\b", re.I), re.compile(_REASON, re.I)),
 ]
+# A question that asks for several things: the items of a list come together.
+_LIST_QUESTION = re.compile(
+    r"\b(?:list|name|enumerate|steps|stages|phases|types|kinds|ways|factors|examples|categories|"
+    r"components|parts|pros|cons|advantages|disadvantages|drawbacks|benefits|assumptions|"
+    r"differences|options|layers|levels|what are (?:the|some))\b", re.I)
 
 
 def answer_cues(question: str) -> list[re.Pattern]:
@@ -119,7 +186,7 @@ def answer_cues(question: str) -> list[re.Pattern]:
 
 @dataclass(frozen=True)
 class Selection:
-    """The chosen units in reading order, grouped by the hit they come from."""
+    """The chosen units, the answering one first, grouped by the hit they come from."""
 
     units: list[Unit]
     best_score: float
@@ -133,90 +200,135 @@ class SentencePicker:
         self._cache: LRUCache[str, tuple[list[Unit], np.ndarray]] = LRUCache(maxsize=cache_size)
         self._cache_lock = threading.Lock()
 
-    def _units(self, chunk: Chunk) -> tuple[list[Unit], np.ndarray]:
+    def units(self, chunk: Chunk) -> tuple[list[Unit], np.ndarray]:
         key = chunk.id + chunk.content_hash
         with self._cache_lock:
             cached = self._cache.get(key)
         if cached is not None:
             return cached
         units = split_units(chunk)
-        # A list item is embedded with its lead-in so "4 MORE months" keeps its subject.
-        texts = [
-            f"{units[u.parent].display} {u.display}" if u.parent is not None else u.display
-            for u in units
-        ]
+        # A unit is embedded with what it hangs from, so "4 MORE months" keeps its subject and a
+        # table row its column names.
+        texts = [f"{u.context} {u.display}".strip() for u in units]
         vectors = self.embedder.embed(texts, batch_size=64)
         with self._cache_lock:
             self._cache[key] = (units, vectors)
         return units, vectors
 
-    def pick(self, question: str, hits: list[Hit], max_groups: int = 3,
-             relative: float = 0.8, other_passage: float = 0.9, cue_weight: float = 0.05) -> Selection:
-        if not hits:
+    def pick(self, question: str, hits: list[Hit], *, already_said: set[str] = frozenset(),
+             continuing: set[tuple[str, str]] = frozenset(), relative: float = 0.8, other_passage: float = 0.9, cue_weight: float = 0.05,
+             most: int = 3) -> Selection:
+        """The answering unit first, then up to `most - 1` units nearly as good (within `relative`
+        of the best; another passage's within `other_passage`), in reading order. When the best
+        unit is one the conversation already showed (`already_said`, normalised display texts)
+        and a new one is nearly as good, the new one leads: a follow-up starts with what is new."""
+        scored = self.score(question, hits, cue_weight, continuing)
+        if not scored:
             return Selection([], 0.0)
+        best, top = scored[0]
+        if top.is_lead_in and not children(self.units(top.chunk)[0], top):
+            # A bare title says nothing; the best sentence with content answers instead.
+            top = next((u for _, u in scored if not u.is_lead_in), top)
+        said = None
+        if _key(top) in already_said:
+            # Lead with the passage's next point, and still show the one already said after it.
+            new = next((u for sc, u in scored if sc >= best * other_passage and _key(u) not in already_said
+                        and _entry(u) == _entry(top) and not u.is_lead_in), None)
+            if new is not None:
+                said, top = top, new
+        units = self.units(top.chunk)[0]
+        block = _with_context(top, units, bool(_LIST_QUESTION.search(question)))
+        seen = {_key(u) for u in block}
+        extra: list[Unit] = [said] if said is not None and _key(said) not in seen else []
+        following = units[top.index + 1] if top.index + 1 < len(units) else None
+        if (following is not None and len(block) + len(extra) < most and _key(following) not in seen
+                and not following.is_lead_in):
+            extra.append(following)  # what the note says right after the answer most often explains it
+        seen |= {_key(u) for u in extra}
+        for score, unit in scored:
+            if len(block) + len(extra) >= most or score < best * relative:
+                break
+            if _key(unit) in seen or unit.is_lead_in:
+                continue
+            if _entry(unit) != _entry(top) and score < best * other_passage:
+                continue  # another passage must be nearly as good to be worth a second citation
+            extra.append(unit)
+            seen.add(_key(unit))
+        order = {h.chunk.id: i for i, h in enumerate(hits)}
+        extra.sort(key=lambda u: (order.get(u.chunk.id, 0), u.index))
+        return Selection(block + extra, best)
+
+    def score(self, question: str, hits: list[Hit], cue_weight: float = 0.05,
+              continuing: set[tuple[str, str]] = frozenset()) -> list[tuple[float, Unit]]:
+        """Every unit of the passages with its score, best first; units of the entries in
+        `continuing` (what a follow-up points back to) get a small lead."""
+        if not hits:
+            return []
         q_vec = self.embedder.embed_one(question)
         q_terms = terms(question)
         cues = answer_cues(question)
         scored: list[tuple[float, Unit]] = []
+        seen: set[str] = set()
         for hit in hits:
-            units, vectors = self._units(hit.chunk)
+            units, vectors = self.units(hit.chunk)
             if not units:
                 continue
             sims = vectors @ q_vec
             for unit, sim in zip(units, sims):
+                key = _key(unit)
+                if key in seen:  # overlapping chunks of one entry hold the same sentence twice
+                    continue
+                seen.add(key)
                 overlap = len(q_terms & terms(unit.display)) / len(q_terms) if q_terms else 0.0
                 # The sentence's meaning, and the meaning of its whole passage (which carries
                 # the heading: the topic a sentence alone often leaves implicit); shared terms
-                # break ties between near paraphrases. On the three question sets of
-                # benchmarks/ask_quality.py together, passage weights 0.2/0.3/0.4/0.5 answer
-                # 86/88/90/92 of 113 correctly, but 0.5 makes answers ~25% longer.
+                # break ties between near paraphrases.
                 score = 0.5 * float(sim) + 0.4 * (hit.similarity or 0.0) + 0.1 * overlap
                 if any(cue.search(unit.display) for cue in cues):
                     score += cue_weight  # "how long?" wants a duration, "why?" a reason
+                if _entry(unit) in continuing:
+                    score += cue_weight
                 if _ends_with_colon(unit) and len(unit.display) < 40:
                     score -= 0.05  # a bare "What stayed the same:" says little by itself
                 scored.append((score, unit))
-        if not scored:
-            return Selection([], 0.0)
         scored.sort(key=lambda s: -s[0])
-        best = scored[0][0]
-        chosen: dict[tuple[str, int], Unit] = {}
-        groups = 0
-        for score, unit in scored:
-            if groups >= max_groups or score < best * relative:
-                break
-            key = (unit.chunk.id, unit.index)
-            if key in chosen:
-                continue
-            if unit.chunk.id != scored[0][1].chunk.id and score < best * other_passage:
-                continue  # another passage must be nearly as good to be worth a second citation
-            groups += 1
-            for extra in _with_context(unit):
-                chosen.setdefault((extra.chunk.id, extra.index), extra)
-        order = {h.chunk.id: i for i, h in enumerate(hits)}
-        units = sorted(chosen.values(), key=lambda u: (order[u.chunk.id], u.index))
-        return Selection(units, best)
+        return scored
 
 
-def _with_context(unit: Unit) -> list[Unit]:
-    """A sentence brings the rest of its bullet; a line with items under it brings them; an item
-    under a short lead-in ("Three risk levels:") brings the lead-in and its sibling items."""
-    units = split_units(unit.chunk)  # cheap: pure string work
-    first = units[unit.index]
-    while not first.line_start:  # items hang under the first sentence of their line
-        first = units[first.index - 1]
-    end = first.index + 1
-    while end < len(units) and not units[end].line_start:
-        end += 1
-    picked = [unit] + [u for u in units[first.index:end] if u.index != unit.index]
-    items = children(units, first)[:8]
-    if items and (unit.is_lead_in or unit.line_start):
-        picked += items
+def _entry(unit: Unit) -> tuple[str, str]:
+    return unit.chunk.source, unit.chunk.heading
+
+
+def _key(unit: Unit) -> str:
+    return " ".join(unit.display.replace("**", "").lower().split())
+
+
+def said_in(answer_text: str) -> set[str]:
+    """The units an earlier answer showed, as `_key` compares them."""
+    out = set()
+    for line in answer_text.splitlines():
+        line = re.sub(r"(\s*\[\d+\])+\s*$", "", line).strip().lstrip("-*").strip()
+        if line:
+            out.add(" ".join(line.replace("**", "").lower().split()))
+    return out
+
+
+def _with_context(unit: Unit, units: list[Unit], wants_list: bool) -> list[Unit]:
+    """The answering unit with what it needs to be read: a list item's lead-in first; a lead-in's
+    items; the item's siblings when they are few or the question asks for several things."""
+    picked = [unit]
+    line_first = unit if unit.line_start else next(u for u in reversed(units[: unit.index]) if u.line_start)
+    if line_first is not unit and line_first.bold_lead:
+        picked.insert(0, line_first)  # the line's bold title says what the sentence is about
+    items = children(units, line_first)[:8]
+    if items and (line_first.is_lead_in or wants_list):
+        picked += [i for i in items if i not in picked]
     if unit.parent is not None:
         parent = units[unit.parent]
-        siblings = children(units, parent)
-        if parent.is_lead_in and len(siblings) <= 6:
-            picked += siblings
-        if len(unit.display) < 80:
+        if parent.is_lead_in or len(unit.display) < 80:
             picked.insert(0, parent)
+        siblings = [s for s in children(units, parent) if s.index != unit.index]
+        # A short group under a title reads as one thought; a long one only when a list is asked for.
+        if parent.is_lead_in and (len(siblings) <= 2 or wants_list and len(siblings) < 8):
+            picked += siblings
     return picked

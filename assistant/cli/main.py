@@ -35,11 +35,39 @@ def cmd_ask(services, args) -> int:
     if args.question:
         _print_answer(answerer.ask(args.question), args.json)
         return 0
-    # One independent question per line; the model loads once.
-    for question in (line.strip() for line in sys.stdin):
-        if question:
-            _print_answer(answerer.ask(question), args.json)
+    # One question per line; the model loads once. A line that is a JSON object
+    # {"question": ..., "history": [{"role", "content"}, ...]} is answered as a follow-up of that
+    # conversation (OpenAI messages, oldest first); any other line is a question on its own.
+    for number, line in enumerate(sys.stdin, start=1):
+        line = line.strip()
+        if not line:
+            continue
+        try:
+            question, history = _conversation_line(line)
+        except ValueError as exc:
+            print(f"line {number}: {exc}; skipped.", file=sys.stderr, flush=True)
+            continue
+        _print_answer(answerer.ask(question, history), args.json)
     return 0
+
+
+def _conversation_line(line: str) -> tuple[str, list[dict]]:
+    """(question, history) from one stdin line; ValueError with a reason for a malformed object."""
+    if not line.startswith("{"):
+        return line, []
+    try:
+        value = json.loads(line)
+    except ValueError as exc:
+        raise ValueError(f"not valid JSON ({exc.msg} at column {exc.colno})") from None
+    question = value.get("question") if isinstance(value, dict) else None
+    if not isinstance(question, str) or not question.strip():
+        raise ValueError('a JSON line needs a "question" string')
+    history = value.get("history", [])
+    if not isinstance(history, list) or not all(
+            isinstance(t, dict) and t.get("role") in ("user", "assistant") and isinstance(t.get("content"), str)
+            for t in history):
+        raise ValueError('"history" must be a list of {"role": "user" or "assistant", "content": text}')
+    return question, history
 
 
 def _print_answer(answer, as_json: bool) -> None:
@@ -112,7 +140,8 @@ def build_parser() -> argparse.ArgumentParser:
     search.set_defaults(func=cmd_search)
 
     ask = sub.add_parser("ask", parents=[common], help="answer a question from the notes, with citations")
-    ask.add_argument("question", nargs="?", help="the question; omit to read one per line from stdin")
+    ask.add_argument("question", nargs="?", help="the question; omit to read one per line from stdin "
+                     "(a line may be a JSON object {\"question\", \"history\"} for a follow-up)")
     ask.set_defaults(func=cmd_ask)
 
     chat = sub.add_parser("chat", parents=[common], help="interactive chat with follow-up questions")

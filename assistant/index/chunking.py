@@ -1,4 +1,4 @@
-"""Splitting sections into chunks that never cross a heading and always fit the embedding model."""
+"""Splitting sections into chunks that never cross a heading or an entry and always fit the embedding model."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from langchain_core.documents import Document as LCDocument
 from langchain_text_splitters import RecursiveCharacterTextSplitter
 
 from ..core.schema import Chunk, Section
+from .entries import split_entries
 
 # Chunk size in model tokens. The model embeds at most 256 tokens of heading + text; 200 leaves
 # room for the heading path so nothing is cut. Chosen by measurement (README, "Chunking").
@@ -48,7 +49,7 @@ class Chunker:
     def chunk(self, source: str, sections: Iterable[Section]) -> list[Chunk]:
         chunks: list[Chunk] = []
         seen: dict[str, int] = {}
-        for section in sections:
+        for section in (entry for s in sections for entry in split_entries(s)):
             docs: list[LCDocument] = self._splitter.create_documents([section.text])
             cursor = 0
             for doc in docs:

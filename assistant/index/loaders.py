@@ -201,6 +201,45 @@ def html_to_markdown(html: str) -> str:
 # --- PDF ------------------------------------------------------------------------------------
 
 
+_PAGE_NUMBER = re.compile(r"^\s*(?:page\s+)?\d+\s*(?:(?:/|of)\s*\d+)?\s*$", re.I)
+_PDF_ITEM = re.compile(r"^\s*(?:[-*\u2022\u2013]|\d+[.)])\s")
+
+
+def reflow_pdf_page(text: str) -> str:
+    """A page's extracted text with its line wraps undone, so a sentence is one line again, and
+    its page-number footer ("6 / 22", "Page 7") dropped. A line is joined to the next when it
+    fills the page's width or the next goes on in lower case; list items keep their lines."""
+    lines = [ln.rstrip() for ln in text.splitlines()]
+    lines = [ln for ln in lines if ln.strip() and not _PAGE_NUMBER.match(ln)]
+    if not lines:
+        return ""
+    full = 0.75 * max(len(ln) for ln in lines)
+    out = [lines[0]]
+    for line in lines[1:]:
+        prev = out[-1]
+        continues = line[:1].islower()
+        # A full line wraps into the next, except after a list item: a capital there starts a note.
+        wrapped = len(prev) >= full and not prev.rstrip().endswith(":") and not _PDF_ITEM.match(prev)
+        title = len(out) == 1 and _is_title(prev)  # a slide's title line stays on its own
+        if not _PDF_ITEM.match(line) and (wrapped or continues) and not title:
+            out[-1] = f"{prev} {line.strip()}"
+        else:
+            out.append(line)
+    return "\n".join(out).strip()
+
+
+def _is_title(line: str) -> bool:
+    words = line.split()
+    return (0 < len(words) <= 12 and len(line) <= 80 and line.strip()[:1].isupper()
+            and not line.rstrip().endswith((".", ",", ";", ":")))
+
+
+def _page_title(text: str) -> str | None:
+    """A slide's title: the page's first line when it reads as one (short, capitalised, unpunctuated)."""
+    first = text.split("\n", 1)[0].strip()
+    return first if _is_title(first) and not _PDF_ITEM.match(first) else None
+
+
 def _load_pdf(data: bytes, stem: str) -> Document:
     import io
     import logging
@@ -227,9 +266,11 @@ def _load_pdf(data: bytes, stem: str) -> Document:
             pass
         sections = []
         for number, page in enumerate(reader.pages, start=1):
-            text = (page.extract_text() or "").strip()
+            text = reflow_pdf_page(page.extract_text() or "")
             if text:
-                sections.append(Section(f"{title} > Page {number}", text, 0, page=number))
+                heading = f"{title} > Page {number}"
+                slide = _page_title(text)
+                sections.append(Section(f"{heading}: {slide}" if slide else heading, text, 0, page=number))
     except Unreadable:
         raise
     except (PdfReadError, ValueError, KeyError, TypeError, OSError) as exc:

@@ -62,6 +62,8 @@ class SearchConfig:
 
 _WORD = re.compile(r"\W+")
 log = logging.getLogger(__name__)
+# How much an earlier question weighs, against the follow-up's own words, in what a follow-up means.
+CONTEXT_WEIGHT = 0.5
 # Part of a saved keyword index's fingerprint: bump it when tokenisation changes, so old saved
 # indexes are rebuilt instead of loaded.
 _KEYWORD_FORMAT = 2
@@ -177,23 +179,50 @@ class Retriever:
         chunks.sort(key=lambda c: (c.source, c.start, c.id))
         keyword = KeywordIndex.cached(chunks, self.config.bigrams, self.cache_dir)
         sources = np.array([c.source for c in chunks], dtype=object)
+        entries: dict[tuple[str, str], list[Chunk]] = {}
+        for chunk in chunks:  # in reading order
+            entries.setdefault((chunk.source, chunk.heading), []).append(chunk)
         with self._lock:
             self.chunks = chunks
+            self._entries = entries
             self._keyword = keyword
             self._sources = sources
             # scope -> (mask over chunks, sources in scope), computed once per scope per index.
             self._scopes: LRUCache[str, tuple[np.ndarray, list[str]]] = LRUCache(maxsize=64)
 
+    def entry_of(self, chunk: Chunk) -> list[Chunk]:
+        """Every chunk of `chunk`'s entry (same note, same heading path), in reading order."""
+        with self._lock:
+            entries = self._entries
+        return entries.get((chunk.source, chunk.heading)) or [chunk]
+
     def sources(self, scope: str | None = None) -> list[str]:
         names = sorted({c.source for c in self.chunks})
         return [s for s in names if in_scope(s, scope)]
 
-    def search(self, query: str, k: int = 5, scope: str | None = None) -> list[Hit]:
-        return self.search_batch([query], k, scope)[0]
+    def search(self, query: str, k: int = 5, scope: str | None = None, context: str | None = None) -> list[Hit]:
+        """The k best passages for `query`. `context` is earlier conversation the query leans on
+        ("and its K?" after "What is k-means?"): keyword search reads both, and in meaning the
+        context counts half as much as the query, so a follow-up stays about its own words."""
+        query = " ".join(query.split())
+        if not context or not query:
+            return self.search_batch([query], k, scope)[0]
+        context = " ".join(context.split())
+        vector = self.embedder.embed_one(query) + CONTEXT_WEIGHT * self.embedder.embed_one(context)
+        vector = (vector / np.linalg.norm(vector)).astype(np.float32)
+        return self._search([(vector, f"{query} {context}")], k, scope)[0]
 
     def search_batch(self, queries: list[str], k: int = 5, scope: str | None = None) -> list[list[Hit]]:
         """`search` for many queries at once: the model embeds them in one batch."""
         queries = [" ".join(q.split()) for q in queries]
+        todo = list(dict.fromkeys(q for q in queries if q))
+        if len(todo) == 1:  # embed_one: the embedder remembers recent questions
+            vectors = {todo[0]: self.embedder.embed_one(todo[0])}
+        else:
+            vectors = dict(zip(todo, self.embedder.embed(todo))) if todo else {}
+        return self._search([(vectors[q], q) if q else (None, "") for q in queries], k, scope)
+
+    def _search(self, queries: list[tuple[np.ndarray | None, str]], k: int, scope: str | None) -> list[list[Hit]]:
         with self._lock:
             chunks, keyword, sources, scopes = self.chunks, self._keyword, self._sources, self._scopes
             scoped_here = scopes.get(scope) if scope else None
@@ -211,19 +240,13 @@ class Retriever:
             if not scoped:
                 return [[] for _ in queries]
 
-        todo = list(dict.fromkeys(q for q in queries if q))
-        if len(todo) == 1:  # embed_one: the embedder remembers recent questions
-            vectors = {todo[0]: self.embedder.embed_one(todo[0])}
-        else:
-            vectors = dict(zip(todo, self.embedder.embed(todo))) if todo else {}
         results: list[list[Hit]] = []
-        for query in queries:
-            if not query:
+        for vector, text in queries:
+            if vector is None:
                 results.append([])
                 continue
-            vector = vectors[query]
             dense = self.store.query(vector, cfg.dense_k, scoped) if cfg.dense_weight else []
-            sparse = keyword.search(query, cfg.keyword_k, mask) if cfg.keyword_weight else []
+            sparse = keyword.search(text, cfg.keyword_k, mask) if cfg.keyword_weight else []
             results.append(self._fuse(vector, dense, sparse, chunks, k))
         return results
 

@@ -1,0 +1,80 @@
+"""The names a question is about, and whether the passages found know them.
+
+A near-domain question shares the field with the notes, so its passages look alike ("How does
+LoRA cut memory?" finds fine-tuning notes), but the thing it names is not there. Names are the
+words people write as names: acronyms (KNN, LoRA, BLEU), CamelCase (FlashAttention), snake_case
+(min_child_weight), and capitalised words inside a sentence (Kalman, Kubernetes). A name the
+notes never use, and that the passages do not spell out either ("KNN" as "k-NN" or
+"k-nearest neighbours"), means the notes do not cover the question.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+from ..core.text import STOPWORDS
+
+_TOKEN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_'’\-]*[A-Za-z0-9]|[A-Za-z]")
+# Capitals people type in chat that name nothing.
+_CHAT_WORDS = {"i", "ok", "okay", "fyi", "btw", "asap", "aka", "tldr", "eli5", "pls", "thx", "vs"}
+
+
+@dataclass(frozen=True)
+class Name:
+    text: str
+    strong: bool  # an acronym, CamelCase or snake_case: surely a name; a capitalised word may be emphasis
+
+
+def names_in(question: str) -> list[Name]:
+    """The name-like words of a question (numbers and sizes such as "70B" or "4-bit" are not names)."""
+    found: list[Name] = []
+    for m in _TOKEN.finditer(question):
+        for part in re.split(r"-", m.group(0)):
+            word = re.sub(r"['’](?:s|m|re|ll|ve|d|t)$", "", part, flags=re.I).strip("'’")
+            if not word or any(c.isdigit() for c in word) or word.lower().rstrip("s") in _CHAT_WORDS:
+                continue
+            before = question[: m.start()].rstrip()
+            sentence_start = not before or before.endswith((".", "?", "!", ":", '"', "("))
+            caps = sum(c.isupper() for c in word)
+            if "_" in word or caps >= 2 and len(word) >= 2:
+                found.append(Name(word, strong=True))
+            elif word[0].isupper() and not sentence_start and word.lower() not in STOPWORDS and len(word) > 1:
+                found.append(Name(word, strong=False))
+    return found
+
+
+def _squash(text: str) -> str:
+    return re.sub(r"[^a-z0-9]", "", text.lower())
+
+
+def spelled_out(name: str, passages: Iterable[str]) -> bool:
+    """Whether a passage writes the name, in any case or hyphenation ("KNN" as "k-NN"), in the
+    plural, or as the words its capitals stand for ("OLS" as "ordinary least squares")."""
+    wanted = _squash(name)
+    singular = wanted[:-1] if wanted.endswith("s") and len(wanted) > 2 else wanted
+    letters = singular if sum(c.isupper() for c in name) >= 2 and 2 <= len(singular) <= 6 else ""
+    for text in passages:
+        words = re.findall(r"[A-Za-z0-9]+", text)
+        squashed = {_squash(w) for w in re.findall(r"[\w\-]+", text)}
+        if wanted in squashed or singular in squashed or singular + "s" in squashed:
+            return True
+        if letters and _expands(letters, words):
+            return True
+    return False
+
+
+def _expands(letters: str, words: list[str]) -> bool:
+    """Consecutive content words whose initials spell `letters` ("ordinary least squares")."""
+    n = len(letters)
+    initials = [w[0].lower() for w in words]
+    for i in range(len(words) - n + 1):
+        if "".join(initials[i:i + n]) == letters and not any(w.lower() in STOPWORDS for w in words[i:i + n]):
+            return True
+    return False
+
+
+def unknown_names(question: str, passages: list[str], known: Callable[[str], bool]) -> list[Name]:
+    """The question's names that neither the notes' vocabulary (`known`) nor the passages have."""
+    return [n for n in names_in(question) if not known(n.text) and not spelled_out(n.text, passages)]

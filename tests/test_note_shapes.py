@@ -1,0 +1,107 @@
+"""Ask on notes of other shapes (tests/data/shapes): Q&A entries under bold question lines, a long
+entry over several chunks, a table under its caption, a figure caption, a Q:/A: pair, HTML in the
+text; real model, real Chroma."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+from conftest import DATA, run_cli
+
+from assistant.core.config import Settings
+from assistant.index.loaders import reflow_pdf_page
+
+ASSUMPTIONS = "What are the assumptions of k-means?"
+
+
+@pytest.fixture(scope="module")
+def shapes(tmp_path_factory, embedder):
+    from assistant.services import Services
+
+    base = tmp_path_factory.mktemp("shapes")
+    shutil.copytree(DATA / "shapes", base / "notes")
+    services = Services(Settings.from_env(environ={}, knowledge_dir=base / "notes", data_dir=base / "data"))
+    services.__dict__["embedder"] = embedder
+    services.admin.ingest()
+    return services
+
+
+def lines_of(answer) -> list[str]:
+    return [line for line in answer.text.splitlines() if line.strip()]
+
+
+def test_an_entry_too_long_for_one_chunk_keeps_its_title_and_is_answered_whole(shapes):
+    parts = [c for c in shapes.retriever.chunks if c.heading.endswith(ASSUMPTIONS)]
+    assert len(parts) >= 2  # the entry spans chunks, each carrying the question as its heading
+    answer = shapes.ask.ask("Can I run k-means on categorical columns as they are?")
+    assert not answer.refused and "should not be used with categorical data" in answer.text
+    assert all(c.chunk.heading.endswith(ASSUMPTIONS) for c in answer.citations)
+
+
+def test_question_lines_are_never_quoted(shapes):
+    answer = shapes.ask.ask("How should I pick the number of clusters for k-means?")
+    assert "elbow" in answer.text
+    assert not any(line.rstrip(" []0123456789").endswith("?") for line in lines_of(answer))
+    qa = shapes.ask.ask("Why do companies begin with tools for their own staff?")
+    assert "lower risk" in qa.text and "Q:" not in qa.text and "A:" not in qa.text
+
+
+def test_a_table_row_is_answered_with_its_header(shapes):
+    answer = shapes.ask.ask("What is an enterprise example for conversational bots?")
+    row = next(line for line in lines_of(answer) if "Customer support agents" in line)
+    assert "Enterprise example" in row and "Conversational bots" in row
+
+
+def test_captions_html_images_and_references_are_never_an_answer(shapes):
+    for question in ("Where are applications deployed first?", "What does max pooling keep?",
+                     "Who wrote about bagging predictors?"):
+        answer = shapes.ask.ask(question)
+        if answer.refused:
+            continue
+        assert "Figure 1-2" not in answer.text and "(1996)" not in answer.text
+        assert "<b>" not in answer.text and "<img" not in answer.text and "<i>" not in answer.text
+    assert "largest value" in shapes.ask.ask("What does max pooling keep?").text
+
+
+def test_a_follow_up_naming_a_new_concept_leaves_the_old_passage(shapes):
+    first = shapes.ask.ask("What is k-means clustering?")
+    assert "nearest centroid" in first.text
+    history = [{"role": "user", "content": first.question}, {"role": "assistant", "content": first.text}]
+    second = shapes.ask.ask("And how do I choose its k?", history)
+    assert "elbow" in second.text
+    assert second.citations[0].chunk.heading.endswith("How do you choose k for k-means?")
+
+
+def test_a_near_domain_question_is_refused_naming_what_the_notes_lack(shapes):
+    answer = shapes.ask.ask("How does DBSCAN decide which points form a cluster?")
+    assert answer.refused and "DBSCAN" in answer.text
+    assert shapes.ask.ask("How does LoRA cut the trainable parameters of a convolutional network?").refused
+    # An acronym the notes spell out is not missing ("k-means" as written, "CNN" as the words).
+    assert not shapes.ask.ask("What does pooling do in a CNN?").refused
+
+
+def test_pdf_pages_are_reflowed_and_lose_their_page_numbers():
+    page = ("Serving notes\nA decoder-only transformer generates\ntext one token at a time, and a popular\n"
+            "application answers millions of requests.\n- first item\n- second item\n3 / 22")
+    assert reflow_pdf_page(page) == ("Serving notes\nA decoder-only transformer generates text one token at a "
+                                     "time, and a popular application answers millions of requests.\n"
+                                     "- first item\n- second item")
+
+
+def test_ask_json_reads_conversations_from_stdin_and_names_malformed_lines(shapes):
+    db, notes = str(shapes.settings.data_dir), str(shapes.settings.knowledge_dir)
+    first = shapes.ask.ask("What is k-means clustering?")
+    follow_up = {"question": "And how do I choose its k?",
+                 "history": [{"role": "user", "content": first.question},
+                             {"role": "assistant", "content": first.text}]}
+    stdin = "\n".join([json.dumps(follow_up), '{"question": broken', '{"history": []}',
+                       "What does a pooling layer do?"]) + "\n"
+    result = run_cli("-m", "assistant", "ask", "--json", "--db", db, "--knowledge", notes, input=stdin)
+    assert result.returncode == 0, result.stderr
+    answers = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [a["question"] for a in answers] == ["And how do I choose its k?", "What does a pooling layer do?"]
+    assert "elbow" in answers[0]["answer"]
+    errors = result.stderr.strip().splitlines()
+    assert errors[0].startswith("line 2: not valid JSON") and errors[1].startswith("line 3: a JSON line needs")
