@@ -21,6 +21,8 @@ def test_sentences_are_verbatim_slices_and_respect_abbreviations_and_list_number
                    "Demo vs. Product matters."]
     assert all(text[a:b] == s for (a, b), s in zip(sentence_spans(text), got))
     assert sentences("Breiman, L. (1996). Bagging predictors.") == ["Breiman, L. (1996).", "Bagging predictors."]
+    link = "[Merge models](https://example.com/a.html) by M. Labonne: a tutorial. Next."
+    assert sentences(link) == ["[Merge models](https://example.com/a.html) by M. Labonne: a tutorial.", "Next."]
 
 
 def test_question_words_and_stop_words_are_not_topic_terms():

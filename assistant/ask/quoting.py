@@ -55,6 +55,7 @@ class Unit:
     line_start: bool  # first sentence of its line
     context: str = ""  # what it is embedded with: its lead-in, or a row's table header
     line_lead: bool = False  # first sentence of a line that introduces what follows ("...happens:")
+    code: bool = False  # a line of a code block, shown only under the sentence that introduces it
 
     @property
     def is_lead_in(self) -> bool:
@@ -62,6 +63,11 @@ class Unit:
         ("**Prompt Engineering is now a thing**"), which notes use as a small heading."""
         text = self.display
         return self.line_lead or text.rstrip("*").rstrip().endswith(":") or bool(_ONLY_BOLD.match(text))
+
+    @property
+    def is_title(self) -> bool:
+        """A lead-in that says nothing by itself ("What stayed the same:", "**References**")."""
+        return self.is_lead_in and (len(self.display) < 40 or bool(_ONLY_BOLD.match(self.display)))
 
     @property
     def bold_lead(self) -> bool:
@@ -75,12 +81,21 @@ def split_units(chunk: Chunk) -> list[Unit]:
     open_lines: list[int] = []  # unit index of the first sentence of each enclosing line
     header: list[str] | None = None  # the current table's column names
     in_code = False
+    introducing: Unit | None = None  # a line ending with ":" right before a code block
+    shown_code = 0
     for line in chunk.text.split("\n"):
         if _FENCE.match(line):
             in_code = not in_code
+            shown_code = 0
             continue
-        if in_code:  # code is an example; the prose around it is the answer
+        if in_code:  # code is shown only under the sentence that introduces it ("Use --x:")
+            if introducing is not None and line.strip() and shown_code < 3:
+                units.append(Unit(chunk, len(units), line.strip(), f"`{line.strip()}`", introducing.indent + 1,
+                                  True, introducing.index, True, code=True))
+                shown_code += 1
             continue
+        if line.strip():
+            introducing = None
         row = _TABLE_ROW.match(line)
         if not row:
             header = None
@@ -119,6 +134,8 @@ def split_units(chunk: Chunk) -> list[Unit]:
                               line_lead=introduces and len(units) == first))
         if len(units) > first:
             open_lines.append(first)
+            if body.rstrip().endswith(":"):
+                introducing = units[first]
     return units
 
 
@@ -226,34 +243,37 @@ class SentencePicker:
         if not scored:
             return Selection([], 0.0)
         best, top = scored[0]
-        if top.is_lead_in and not children(self.units(top.chunk)[0], top):
+        if top.is_title and not children(self.units(top.chunk)[0], top):
             # A bare title says nothing; the best sentence with content answers instead.
-            top = next((u for _, u in scored if not u.is_lead_in), top)
+            top = next((u for _, u in scored if not u.is_title), top)
         said = None
         if _key(top) in already_said:
             # Lead with the passage's next point, and still show the one already said after it.
             new = next((u for sc, u in scored if sc >= best * other_passage and _key(u) not in already_said
-                        and _entry(u) == _entry(top) and not u.is_lead_in), None)
+                        and _entry(u) == _entry(top) and not u.is_title), None)
             if new is not None:
                 said, top = top, new
         units = self.units(top.chunk)[0]
         block = _with_context(top, units, bool(_LIST_QUESTION.search(question)))
         seen = {_key(u) for u in block}
         extra: list[Unit] = [said] if said is not None and _key(said) not in seen else []
-        following = units[top.index + 1] if top.index + 1 < len(units) else None
-        if (following is not None and len(block) + len(extra) < most and _key(following) not in seen
-                and not following.is_lead_in):
-            extra.append(following)  # what the note says right after the answer most often explains it
         seen |= {_key(u) for u in extra}
         for score, unit in scored:
             if len(block) + len(extra) >= most or score < best * relative:
                 break
-            if _key(unit) in seen or unit.is_lead_in:
+            if _key(unit) in seen or unit.is_title:
                 continue
             if _entry(unit) != _entry(top) and score < best * other_passage:
                 continue  # another passage must be nearly as good to be worth a second citation
             extra.append(unit)
             seen.add(_key(unit))
+        # Room left: what the note says right after the answer, in reading order.
+        for following in units[top.index + 1:]:
+            if len(block) + len(extra) >= most or following.is_title:
+                break
+            if _key(following) not in seen and not following.code:
+                extra.append(following)
+                seen.add(_key(following))
         order = {h.chunk.id: i for i, h in enumerate(hits)}
         extra.sort(key=lambda u: (order.get(u.chunk.id, 0), u.index))
         return Selection(block + extra, best)
@@ -275,6 +295,8 @@ class SentencePicker:
                 continue
             sims = vectors @ q_vec
             for unit, sim in zip(units, sims):
+                if unit.code:
+                    continue
                 key = _key(unit)
                 if key in seen:  # overlapping chunks of one entry hold the same sentence twice
                     continue
