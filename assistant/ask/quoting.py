@@ -80,6 +80,7 @@ def split_units(chunk: Chunk) -> list[Unit]:
     units: list[Unit] = []
     open_lines: list[int] = []  # unit index of the first sentence of each enclosing line
     header: list[str] | None = None  # the current table's column names
+    title = _plain(re.sub(r"^Page \d+: ", "", chunk.heading.split(" > ")[-1]))
     in_code = False
     introducing: Unit | None = None  # a line ending with ":" right before a code block
     shown_code = 0
@@ -115,8 +116,8 @@ def split_units(chunk: Chunk) -> list[Unit]:
         body = (line[marker.end():] if marker else line).strip()
         if body.startswith(">"):
             body = body.lstrip("> ").strip()
-        if not body or _never_an_answer(body):
-            continue
+        if not body or _never_an_answer(body) or (_plain(body) == title and not body.rstrip("*").endswith(":")):
+            continue  # the passage's own heading (a slide title) is no answer; a lead-in ending in ":" is kept
         while open_lines and not _encloses(units[open_lines[-1]], indent, bool(marker)):
             open_lines.pop()
         parent = open_lines[-1] if open_lines else None
@@ -148,6 +149,10 @@ def _never_an_answer(line: str) -> bool:
         return True
     return (not plain or plain.endswith("?") or bool(_CAPTION.match(plain)) or bool(_REFERENCE.match(plain))
             or line.lstrip().startswith(("<img", "![", "<figure", "<i>Figure", "<em>Figure")))
+
+
+def _plain(text: str) -> str:
+    return " ".join(_TAG.sub("", text).replace("**", "").replace("__", "").strip().rstrip(":").lower().split())
 
 
 def children(units: list[Unit], parent: Unit) -> list[Unit]:
