@@ -1,4 +1,4 @@
-"""The command line: `python -m assistant search|ask|chat|quiz ...`."""
+"""The command line: `python -m assistant search|ask|chat|quiz|next ...`."""
 
 from __future__ import annotations
 
@@ -148,8 +148,10 @@ def build_parser() -> argparse.ArgumentParser:
     chat.set_defaults(func=cmd_chat)
 
     from .quiz import register as register_quiz
+    from .quiz import register_next
 
     register_quiz(sub, common)
+    register_next(sub, common)
     return parser
 
 

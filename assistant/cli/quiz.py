@@ -1,7 +1,10 @@
-"""`python -m assistant quiz`: questions as JSON, or an interactive quiz in the terminal.
+"""`python -m assistant quiz`: questions as JSON, or an interactive quiz in the terminal;
+`python -m assistant next`: what to study now.
 
     python -m assistant quiz --n 5 --json [--topic TEXT] [--db DIR]   # one JSON object, nothing recorded
     python -m assistant quiz [--n 10] [--topic TEXT] [--due]          # answer, see the source, rate
+    python -m assistant quiz --about "QUESTION" [--n 3] [--json]      # on the passages its answer cites
+    python -m assistant next [--json] [--learner NAME]                # due, weakest, unstudied topics
 
 The interactive quiz reads one line per answer and one per rating, so it also works with stdin
 piped; each rating is saved before the next question is shown.
@@ -19,6 +22,7 @@ from ..quiz.generate import plain
 from ..quiz.items import TYPE_LABELS
 from ..quiz.scheduling import DEFAULT_LEARNER, LEARN_AHEAD, RATINGS, format_interval
 from ..quiz.service import Quiz, where
+from ..quiz.study import Study
 
 _RATING_WORDS = {name.lower(): value for value, name in RATINGS.items()}
 
@@ -33,6 +37,9 @@ def register(subparsers, common: argparse.ArgumentParser) -> argparse.ArgumentPa
                       help="a note, a section ('note.md › Section') or text in its path or "
                            "headings; repeat for several")
     quiz.add_argument("--due", action="store_true", help="only reviews that are due")
+    quiz.add_argument("--about", metavar="QUESTION",
+                      help="questions on exactly the passages the answer to QUESTION cites "
+                           "(none when the notes do not answer it)")
     quiz.add_argument("--learner", default=DEFAULT_LEARNER,
                       help=f"whose progress to use (default {DEFAULT_LEARNER!r})")
     quiz.add_argument("--topics", action="store_true", help="list the topics and exit")
@@ -53,8 +60,18 @@ def cmd_quiz(services, args) -> int:
         return 0
     if args.progress:
         return _progress(quiz, args)
-    session = quiz.session(args.learner, max(1, args.n), args.topic, due_only=args.due,
-                           limit_new=not args.json)
+    if args.about is not None:
+        answer = services.ask.ask(args.about)
+        if answer.refused:
+            print(answer.text, file=sys.stderr, flush=True)
+            if args.json:
+                print(json.dumps({"items": []}), flush=True)
+            return 0
+        session = Study(quiz).session_for([c.chunk for c in answer.citations], args.learner,
+                                          max(1, args.n), focus=answer.text)
+    else:
+        session = quiz.session(args.learner, max(1, args.n), args.topic, due_only=args.due,
+                               limit_new=not args.json)
     if session.notice:
         print(session.notice, file=sys.stderr, flush=True)
     if args.json:
@@ -62,6 +79,39 @@ def cmd_quiz(services, args) -> int:
               flush=True)
         return 0
     return _interactive(quiz, session, args.learner)
+
+
+def register_next(subparsers, common: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    parser = subparsers.add_parser(
+        "next", parents=[common], help="what to study now: reviews due, weakest topics, unstudied notes",
+        description="Topics to study now. due: reviews due (items = how many); weakest: other "
+                    "studied topics, lowest predicted recall (FSRS) first; unstudied: topics with "
+                    "questions never reviewed. Quiz one with: python -m assistant quiz --topic TOPIC")
+    parser.add_argument("--learner", default=DEFAULT_LEARNER,
+                        help=f"whose progress to use (default {DEFAULT_LEARNER!r})")
+    parser.add_argument("--n", type=int, default=10, help="topics per list at most (default 10)")
+    parser.set_defaults(func=cmd_next)
+    return parser
+
+
+def cmd_next(services, args) -> int:
+    if services.store.count() == 0:
+        print("Indexing your notes first…", file=sys.stderr, flush=True)
+        services.admin.ensure_index()
+    result = Study(services.quiz).next(args.learner, limit=max(1, args.n))
+    if args.json:
+        print(json.dumps(result.to_dict(), ensure_ascii=False), flush=True)
+        return 0
+    titles = {"due": "Reviews due", "weakest": "Weakest (lowest predicted recall)",
+              "unstudied": "Never studied"}
+    for key, topics in result.to_dict().items():
+        print(f"{titles[key]}:")
+        for t in topics:
+            recall = "" if t["recall"] is None else f" · recall ~{t['recall']:.0%}"
+            print(f"  {t['topic']}  ({_plural(t['items'], 'question')}{recall})")
+        if not topics:
+            print("  (none)")
+    return 0
 
 
 def _progress(quiz: Quiz, args) -> int:

@@ -113,6 +113,19 @@ class ProgressQueries:
             out.append({"day": lo.astimezone().date().isoformat(), "due": count})
         return out
 
+    def studied(self, learner: str) -> list[dict]:
+        """Every active item this learner has a card for: the item's passage and topic, its FSRS
+        card and when it was last reviewed (for recall and "what next", see study.py)."""
+        with self._db() as db:
+            rows = db.execute(
+                "SELECT i.id AS item_id, i.chunk_id, i.source, i.heading, i.content_hash, c.state,"
+                " c.step, c.stability, c.difficulty, c.due, c.last_review FROM cards c"
+                " JOIN items i ON i.id=c.item_id WHERE c.learner=? AND i.retired_at IS NULL"
+                " ORDER BY i.source, i.position", (learner,)).fetchall()
+        return [{"item_id": r["item_id"], "chunk_id": r["chunk_id"], "source": r["source"],
+                 "heading": r["heading"], "content_hash": r["content_hash"], "card": _card(r),
+                 "topic": topic_label(r["source"], r["heading"])} for r in rows]
+
     def history(self, learner: str, item_id: str | None = None) -> list[dict]:
         sql = "SELECT * FROM reviews WHERE learner=?"
         args: list = [learner]

@@ -66,6 +66,9 @@ CREATE TABLE IF NOT EXISTS reviews (
     answer TEXT, duration_ms INTEGER, due REAL NOT NULL, stability REAL, difficulty REAL, state INTEGER
 );
 CREATE INDEX IF NOT EXISTS reviews_learner ON reviews (learner, reviewed_at);
+CREATE TABLE IF NOT EXISTS preferences (
+    learner TEXT NOT NULL, key TEXT NOT NULL, value TEXT NOT NULL, PRIMARY KEY (learner, key)
+);
 """
 
 
@@ -245,6 +248,28 @@ class ReviewStore(ProgressQueries):
             order = {i: n for n, i in enumerate(ids)}
             items.sort(key=lambda i: order[i.id])
         return items
+
+    def passage_items(self, passages: list[tuple[str, str]]) -> list[QuizItem]:
+        """Active items of these passages, (source, content_hash) pairs, in reading order."""
+        if not passages:
+            return []
+        wanted = set(passages)
+        with self._db() as db:
+            rows = db.execute(
+                f"SELECT * FROM items WHERE retired_at IS NULL AND content_hash IN "
+                f"({','.join('?' * len(wanted))}) ORDER BY source, position",
+                [h for _, h in wanted]).fetchall()
+        return [_item(r) for r in rows if (r["source"], r["content_hash"]) in wanted]
+
+    def preference(self, learner: str, key: str, default: str | None = None) -> str | None:
+        with self._db() as db:
+            row = db.execute("SELECT value FROM preferences WHERE learner=? AND key=?",
+                             (learner, key)).fetchone()
+        return row[0] if row else default
+
+    def set_preference(self, learner: str, key: str, value: str) -> None:
+        with self._tx() as db:
+            db.execute("INSERT OR REPLACE INTO preferences VALUES (?, ?, ?)", (learner, key, value))
 
     def is_retired(self, item_id: str) -> bool:
         with self._db() as db:
