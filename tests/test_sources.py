@@ -24,15 +24,14 @@ from assistant.sources.render import (
     Highlight,
     NoteText,
     chunk_highlight,
-    highlight_terms,
     quote_spans,
     read_note,
     render_markdown,
     render_note_body,
     sanitize,
-    snippet,
 )
 from assistant.sources.service import Sources
+from assistant.sources.snippets import highlight_terms, snippet
 from assistant.sources.tree import (
     build_tree,
     render_tree,

@@ -11,7 +11,8 @@ from pathlib import PurePosixPath
 from ..core.schema import Chunk, Hit
 from ..core.wording import ago, plural
 from .folder import IndexStatus
-from .render import Highlight, NoteText, highlight_terms, render_note_body, snippet
+from .render import Highlight, NoteText, render_note_body
+from .snippets import highlight_terms, snippet
 from .tree import status_badge
 
 KIND_LABEL = {

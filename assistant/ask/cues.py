@@ -1,0 +1,30 @@
+"""What kind of answer a question asks for, read from its wording: a duration for "how long", a
+number for "how many", a reason for "why", several things for "list the steps"."""
+
+from __future__ import annotations
+
+import re
+
+_NUMBER = r"\d|\b(?:one|two|three|four|five|six|seven|eight|nine|ten|dozen|hundred|thousand|million|billion)\b"
+_DURATION = (r"\b(?:ms|milliseconds?|seconds?|minutes?|hours?|days?|nights?|weeks?|weekends?|months?"
+             r"|years?|decades?)\b")
+_REASON = r"\b(?:because|since|so that|due to|reasons?|why|matters)\b"
+# What a question asks for, and what a sentence that answers it contains: the answer types of
+# classic question answering (Moldovan et al. 2000), kept to the few that are reliable by pattern.
+_ANSWER_TYPES = [
+    (re.compile(r"\bhow (?:long|fast|quickly|soon|often)\b|\bhow much (?:time|longer)\b", re.I),
+     re.compile(_DURATION, re.I)),
+    (re.compile(r"\bhow (?:many|much)\b|\bwhat (?:percentage|share|fraction|number|value|size)\b", re.I),
+     re.compile(_NUMBER, re.I)),
+    (re.compile(r"\bwhy\b|\bwhat (?:for|reason)\b", re.I), re.compile(_REASON, re.I)),
+]
+# A question that asks for several things: the items of a list come together.
+LIST_QUESTION = re.compile(
+    r"\b(?:list|name|enumerate|steps|stages|phases|types|kinds|ways|factors|examples|categories|"
+    r"components|parts|pros|cons|advantages|disadvantages|drawbacks|benefits|assumptions|"
+    r"differences|options|layers|levels|what are (?:the|some))\b", re.I)
+
+
+def answer_cues(question: str) -> list[re.Pattern]:
+    """Patterns a sentence answering `question` is likely to contain (a number, a duration, a reason)."""
+    return [answer for asks, answer in _ANSWER_TYPES if asks.search(question)]
