@@ -5,6 +5,7 @@
     study.next(learner)        # what to study now: due, weakest, unstudied topics
     study.memory(learner, answer_chunks)   # chunk id -> "reviewed 12 days ago · recall ~70%"
     item = study.check_question(answer_chunks, learner)        # study mode: ask before telling
+    study.explain(item)        # an Answer: the card's question answered from the card's passage
 
 Items for a set of passages are the stored items of exactly those passages (the ones the quiz
 already schedules, so a review here is a review there); a passage without any gets a new one,
@@ -21,10 +22,10 @@ from datetime import datetime, timedelta
 from fsrs import State
 
 from ..core.errors import LLMError
-from ..core.schema import Chunk
-from ..core.text import stem
+from ..core.schema import Answer, Chunk, Citation
+from ..core.text import sentence_spans, stem
 from .checking import Verdict, normalize
-from .items import QuizItem, heading_parts, item_id, topic_label
+from .items import BLANK, QuizItem, heading_parts, item_id, topic_label
 from .progress import day_start, utcnow
 from .reading import first_sentences, plain, words
 from .scheduling import DEFAULT_LEARNER, LEARN_AHEAD, Review
@@ -172,6 +173,25 @@ class Study:
             self.store.add_items(recall_items(chunk), STUDY_ORIGIN, [chunk], now)
         return notice
 
+    def explain(self, item: QuizItem) -> Answer:
+        """"Explain" after a quiz answer: the card's question answered from the card's passage
+        (the sentences holding its answer, and the next one for context), cited as [1], as the
+        Ask tab shows any answer, so follow-ups work from there."""
+        chunk = self.chunk_of(item)
+        quotes = answer_sentences(item)
+        text = _join_quotes(quotes) or f"{first_sentences(plain(item.passage), 400)} [1]"
+        return Answer(explain_question(item), text, "offline",
+                      citations=(Citation(1, chunk, tuple(quotes)),), search_query=item.question)
+
+    def chunk_of(self, item: QuizItem) -> Chunk:
+        """The indexed passage of an item (rebuilt from the item if the index no longer has it)."""
+        for chunk in self.quiz.chunks():
+            if chunk.id == item.chunk_id or (chunk.source, chunk.content_hash) == (
+                    item.source, item.content_hash):
+                return chunk
+        return Chunk(item.chunk_id, item.source, item.heading, item.passage, 0, len(item.passage),
+                     item.content_hash)
+
     # --- what the learner remembers -------------------------------------------------------
 
     def memory(self, learner: str, chunks: list[Chunk],
@@ -288,6 +308,50 @@ def recall_items(chunk: Chunk) -> list[QuizItem]:
         source=chunk.source, heading=chunk.heading, passage=chunk.text,
         content_hash=chunk.content_hash, kind="phrase", origin="offline",
         position=chunk.start * 100 + 99)]
+
+
+def explain_question(item: QuizItem) -> str:
+    """The card's question as one to ask: a blank is filled with its answer."""
+    if item.type == "cloze":
+        return item.question.replace(BLANK, item.answer)
+    return item.question
+
+
+def answer_sentences(item: QuizItem, context: int = 1) -> list[str]:
+    """The passage's sentences (verbatim, so they can be marked in it) that hold the item's
+    answer, each followed by `context` more; [] when none does."""
+    passage = item.passage
+    spans = [passage[s:e] for s, e in sentence_spans(passage)]
+    spans = [s for s in spans if not s.lstrip().startswith("#")]
+    answers = item.answer.split("; ") if item.kind == "list" else [item.answer]
+    needles = [f" {normalize(a)} " for a in answers if normalize(a)]
+    answer_words = set(normalize(item.answer).split())
+    question_words = set(normalize(explain_question(item)).split())
+    held: list[int] = []
+    for n, sentence in enumerate(spans):
+        norm = f" {normalize(sentence)} "
+        words_in = set(norm.split())
+        if any(needle in norm for needle in needles) or (
+                item.type in ("flashcard", "short") and len(words_in) > 3
+                and len(words_in & answer_words) >= 0.6 * len(words_in)):
+            held.append(n)
+    if held and item.type in ("cloze", "mcq") and item.kind != "list":
+        # one fact: the sentence the question was made from (most words in common)
+        held = [max(held, key=lambda n: len(question_words & set(normalize(spans[n]).split())))]
+    chosen: list[int] = []
+    for n in held:
+        chosen += [k for k in range(n, min(len(spans), n + 1 + context)) if k not in chosen]
+    return [spans[k].strip() for k in sorted(chosen)[:6]]
+
+
+def _join_quotes(quotes: list[str]) -> str:
+    lines = []
+    for quote in quotes:
+        body = quote.strip()
+        if body.startswith(("- ", "* ", "+ ")):
+            body = body[2:].strip()
+        lines.append(f"{body} [1]")
+    return "\n".join(lines)
 
 
 def _mentions(focus_norm: str, answer: str) -> bool:

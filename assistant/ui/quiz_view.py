@@ -148,8 +148,23 @@ def start(quiz: Quiz, learner: str, topics: list[str] | None, mode: str, n: int)
         session = quiz.session(learner, int(n), topics, due_only=due_only)
     except AssistantError as exc:
         return None, View(status=str(exc), card=render_message(str(exc)), mode="idle")
+    return _begin(quiz, learner, session, topics or [], due_only)
+
+
+def start_topic(quiz: Quiz, learner: str, topic: str, n: int = 10) -> tuple[dict, View]:
+    """A session on one topic of "what to study now": its due reviews, then its new questions."""
+    from ..quiz.study import Study
+
+    try:
+        session = Study(quiz).topic_session(learner, topic, int(n))
+    except AssistantError as exc:
+        return None, View(status=str(exc), card=render_message(str(exc)), mode="idle")
+    return _begin(quiz, learner, session, [topic], False)
+
+
+def _begin(quiz: Quiz, learner: str, session, topics: list[str], due_only: bool) -> tuple[dict, View]:
     state = {"ids": [i.id for i in session.items], "planned": len(session.items), "pos": 0,
-             "topics": topics or [], "due_only": due_only, "notice": session.notice,
+             "topics": topics, "due_only": due_only, "notice": session.notice,
              "requeued": [], "right": 0, "done": 0, "verdict": None, "shown_at": time.time()}
     return state, _ask(quiz, learner, state)
 

@@ -1,0 +1,296 @@
+"""What the Ask tab's tutor shows, as pure functions: a quiz in the chat ("Quiz me on this", a topic
+from "what to study now"), study mode's check question before the answer, "Explain" from a card,
+the recall line under an answer, and the "what next" lists. No Gradio here: each step takes the
+Study service, the learner, the chat's tutor state and the chat history, and returns a `Turn`.
+
+The tutor state is None (an ordinary chat) or a dict:
+    {"kind": "quiz" | "check", "ids": [item ids], "pos": int, "verdict": dict | None,
+     "right": int, "done": int, "held": Answer | None (study mode: the answer held back)}
+While a question is open (no verdict yet) a typed message is the reply to it; otherwise the chat
+answers questions as usual, with the quiz's buttons still there.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from dataclasses import dataclass
+
+from ..core.errors import AssistantError
+from ..core.schema import Answer
+from ..quiz.checking import Verdict
+from ..quiz.items import BLANK, TYPE_LABELS, QuizItem
+from ..quiz.scheduling import RATINGS, format_interval
+from ..quiz.service import Session
+from ..quiz.study import Memory, Next, Study, answer_sentences, missed
+
+QUIZ_SIZE = 3
+
+
+@dataclass
+class Turn:
+    state: dict | None
+    history: list[dict]
+    answer: Answer | None = None  # an answer to show in the sources panel (None: leave it)
+
+
+def is_open(state: dict | None) -> bool:
+    """A question is waiting for the learner's reply."""
+    return bool(state) and state["pos"] < len(state["ids"]) and not state.get("verdict")
+
+
+def current(study: Study, state: dict | None) -> QuizItem | None:
+    if not state or state["pos"] >= len(state["ids"]):
+        return None
+    return study.quiz.item(state["ids"][state["pos"]])
+
+
+# --- messages -------------------------------------------------------------------------------
+
+def _say(history: list[dict], text: str, role: str = "assistant") -> list[dict]:
+    return [*history, {"role": role, "content": text}]
+
+
+def question_message(item: QuizItem, position: int, total: int, intro: str = "") -> str:
+    head = f"**Question {position} of {total}** · {TYPE_LABELS[item.type]} · {html.escape(item.topic)}"
+    question = html.escape(item.question).replace(BLANK, r"\_\_\_\_\_")
+    lines = [intro, head, "", f"### {question}"] if intro else [head, "", f"### {question}"]
+    if item.type == "mcq":
+        lines += [""] + [f"{n}. {html.escape(o)}" for n, o in enumerate(item.options or [], start=1)]
+        lines += ["", "*Pick an option below, or type its number.*"]
+    elif item.type == "flashcard":
+        lines += ["", "*Type what you remember, or press “Show answer”.*"]
+    else:
+        lines += ["", "*Type your answer in the box.*"]
+    return "\n".join(lines)
+
+
+def verdict_line(verdict: Verdict) -> str:
+    if verdict.correct is True:
+        return "✅ **Correct.**"
+    if verdict.correct is False:
+        given = f" You answered “{html.escape(verdict.given)}”." if verdict.given else ""
+        return f"❌ **Not quite.**{given}"
+    return "**The answer:**"
+
+
+def feedback_message(item: QuizItem, verdict: Verdict) -> str:
+    lines = [verdict_line(verdict), "", f"**{html.escape(item.answer)}**"]
+    note = verdict.feedback if verdict.correct is False else ""
+    if note:
+        lines += ["", f"*{html.escape(note)}*"]
+    quotes = answer_sentences(item, context=0)
+    if quotes:
+        lines += [""] + [f"> {mark_terms(q.lstrip('-*+ '), missed(item, verdict) or [item.answer])}"
+                         for q in quotes[:3]]
+    lines += ["", f"<small>{html.escape(item.source)} · rate how well you knew it below; "
+                  "“Explain” answers it from this passage.</small>"]
+    return "\n".join(lines)
+
+
+def mark_terms(text: str, terms: list[str]) -> str:
+    """Wrap each occurrence of the terms (case-insensitive, whole words) in <mark>."""
+    terms = sorted({t for t in terms if t and t.strip()}, key=len, reverse=True)
+    if not terms:
+        return text
+    pattern = "|".join(re.escape(t) for t in terms)
+    return re.sub(rf"(?<![\w>])({pattern})(?![\w<])", r"<mark>\1</mark>", text, flags=re.I)
+
+
+def memory_line(memories: dict[str, Memory], answer: Answer) -> str:
+    """'[1] reviewed 12 days ago · recall ~70%' for each cited passage the learner has items on."""
+    parts = [f"[{c.n}] {memories[c.chunk.id].label()}" for c in answer.citations
+             if c.chunk.id in memories]
+    return f"<small>🧠 {' · '.join(parts)}</small>" if parts else ""
+
+
+def with_memory(text: str, memories: dict[str, Memory], answer: Answer) -> str:
+    line = memory_line(memories, answer)
+    return f"{text}\n\n{line}" if line else text
+
+
+# --- "what to study now" -------------------------------------------------------------------
+
+def next_choices(result: Next, limit: int = 3) -> list[tuple[str, str]]:
+    """(button label, topic) for each list, due first."""
+    out = []
+    for t in result.due[:limit]:
+        out.append((f"Review {short(t.topic)} · {t.items} due", t.topic))
+    for t in result.weakest[:limit]:
+        out.append((f"Weak: {short(t.topic)} · recall ~{round((t.recall or 0) * 100)}%", t.topic))
+    for t in result.unstudied[:limit]:
+        out.append((f"New: {short(t.topic)} · {t.items} questions", t.topic))
+    return out
+
+
+def next_markdown(result: Next) -> str:
+    if result.empty:
+        return "Nothing to study yet: add notes, and questions come from them."
+    parts = []
+    if result.due:
+        parts.append(f"**{sum(t.items for t in result.due)} reviews due**")
+    if result.weakest:
+        parts.append(f"weakest: {short(result.weakest[0].topic)} "
+                     f"(recall ~{round((result.weakest[0].recall or 0) * 100)}%)")
+    if result.unstudied:
+        parts.append(f"{len(result.unstudied)}+ topics never studied" if len(result.unstudied) >= 5
+                     else f"{len(result.unstudied)} topics never studied")
+    return "**What to study now** · " + " · ".join(parts) + ". One click starts a quiz on it."
+
+
+def what_next(study: Study, learner: str) -> tuple[str, list[tuple[str, str]]]:
+    """The line and the buttons of "what to study now" (an empty chat, the Progress view)."""
+    try:
+        result = study.next(learner)
+    except AssistantError as exc:
+        return html.escape(str(exc)), []
+    return next_markdown(result), next_choices(result)
+
+
+def short(topic: str, width: int = 40) -> str:
+    note, _, section = topic.partition(" › ")
+    label = section or note
+    return label if len(label) <= width else label[: width - 2].rstrip() + "…"
+
+
+# --- the steps ------------------------------------------------------------------------------
+
+def _open(study: Study, session, kind: str, history: list[dict], intro: str,
+          held: Answer | None = None) -> Turn:
+    if not session.items:
+        return Turn(None, _say(history, "No questions could be made from these passages."))
+    state = {"kind": kind, "ids": [i.id for i in session.items], "pos": 0, "verdict": None,
+             "right": 0, "done": 0, "held": held}
+    item = session.items[0]
+    total = len(session.items)
+    text = question_message(item, 1, total, intro) if kind == "quiz" else check_message(item, intro)
+    if session.notice:
+        text = f"*{session.notice}*\n\n{text}"
+    return Turn(state, _say(history, text))
+
+
+def quiz_me(study: Study, learner: str, answer: Answer | None, history: list[dict]) -> Turn:
+    """'Quiz me on this': QUIZ_SIZE items from exactly the passages the answer cited."""
+    if answer is None or answer.refused or not answer.citations:
+        return Turn(None, history)
+    session = study.session_for([c.chunk for c in answer.citations], learner, QUIZ_SIZE,
+                                focus=answer.text)
+    history = _say(history, "Quiz me on this.", "user")
+    return _open(study, session, "quiz", history, "")
+
+
+def quiz_topic(study: Study, learner: str, topic: str, history: list[dict]) -> Turn:
+    """A quiz on one topic of "what to study now", in the chat."""
+    session = study.topic_session(learner, topic, n=5)
+    history = _say(history, f"Quiz me on {short(topic, 80)}.", "user")
+    return _open(study, session, "quiz", history, "")
+
+
+def check_message(item: QuizItem, intro: str = "") -> str:
+    body = question_message(item, 1, 1).split("\n", 1)[1].lstrip()  # without the "1 of 1" line
+    return (intro or "Before I tell you, a quick check from your notes:") + "\n\n" + body + (
+        "\n\n*Or press “Just tell me”.*")
+
+
+def study_first(study: Study, learner: str, answer: Answer, history: list[dict]) -> Turn:
+    """Study mode: hold the answer back and ask one check question from its passages first.
+    `history` already ends with the learner's question."""
+    if answer.refused or not answer.citations:
+        return Turn(None, _say(history, answer.text), answer)
+    item = study.check_question([c.chunk for c in answer.citations], learner, focus=answer.text)
+    if item is None:
+        return Turn(None, _say(history, answer.text), answer)
+    return _open(study, Session([item]), "check", history, "", held=answer)
+
+
+def reply(study: Study, learner: str, state: dict, text: str, history: list[dict]) -> Turn:
+    """The learner's reply to the open question: checked; a quiz item waits for a rating, study
+    mode's check question goes straight into the schedule and the held answer is shown with
+    what the reply missed marked."""
+    item = current(study, state)
+    if item is None:
+        return Turn(None, history)
+    history = _say(history, text or "(show me)", "user")
+    if state["kind"] == "check":
+        verdict, _ = study.answer_check(learner, item, text)
+        return release(state, history, verdict, item)
+    verdict = study.quiz.check(item, text)
+    state = {**state, "verdict": verdict.__dict__.copy()}
+    return Turn(state, _say(history, feedback_message(item, verdict)))
+
+
+def release(state: dict, history: list[dict], verdict: Verdict | None = None,
+            item: QuizItem | None = None) -> Turn:
+    """The held answer, after the check (its gap marked) or at once ("Just tell me")."""
+    answer: Answer = state["held"]
+    if verdict is None:
+        return Turn(None, _say(history, answer.text), answer)
+    gap = missed(item, verdict)
+    if verdict.correct:
+        head = "✅ **Right.** Here is the full answer:"
+    else:
+        head = (f"{verdict_line(verdict)} The answer is **{html.escape(item.answer)}**; "
+                "what you missed is marked below. This question is now in your reviews.")
+    return Turn(None, _say(history, f"{head}\n\n{mark_terms(answer.text, gap)}"), answer)
+
+
+def rate(study: Study, learner: str, state: dict, rating: int, history: list[dict]) -> Turn:
+    """Record the rating like any review; the next question, or the score at the end."""
+    item = current(study, state)
+    if item is None or not state.get("verdict"):
+        return Turn(state, history)
+    verdict = Verdict(**state["verdict"])
+    if (verdict.correct is True and rating == 1) or (verdict.correct is False and rating >= 3):
+        verdict = verdict.overrule()  # rated against the grade: the learner overruled it
+    review = study.quiz.record(learner, item, rating, verdict)
+    state = {**state, "pos": state["pos"] + 1, "verdict": None, "done": state["done"] + 1,
+             "right": state["right"] + (rating > 1)}
+    saved = f"*{RATINGS[rating]} · back in {format_interval(review.interval)}.*"
+    nxt = current(study, state)
+    if nxt is None:
+        done = (f"{saved}\n\n**Done: {state['right']} of {state['done']} remembered.** "
+                "They are in your reviews now.")
+        return Turn(None, _say(history, done))
+    return Turn(state, _say(history, f"{saved}\n\n" + question_message(
+        nxt, state["pos"] + 1, len(state["ids"]))))
+
+
+def explain(study: Study, state: dict | None, history: list[dict]) -> Turn:
+    """'Explain': the card's question answered from its passage, as an ordinary answer."""
+    item = current(study, state)
+    if item is None:
+        return Turn(state, history)
+    answer = study.explain(item)
+    history = _say(history, f"Explain: {answer.question}", "user")
+    return Turn(state, _say(history, answer.text), answer)
+
+
+def stop(state: dict | None, history: list[dict]) -> Turn:
+    if not state:
+        return Turn(None, history)
+    if state["kind"] == "check":
+        return release(state, history)
+    done = state["done"]
+    return Turn(None, _say(history, f"*Quiz stopped after {done} of {len(state['ids'])}.*"))
+
+
+def buttons(state: dict | None, study: Study | None = None) -> dict:
+    """Which tutor buttons show: {"options": [...], "show_answer": bool, "ratings": bool,
+    "explain": bool, "just_tell": bool, "stop": bool, "suggested": int | None}."""
+    out = {"options": [], "show_answer": False, "ratings": False, "explain": False,
+           "just_tell": False, "stop": False, "suggested": None}
+    if not state:
+        return out
+    item = current(study, state) if study is not None else None
+    if state["kind"] == "check":
+        out["just_tell"] = True
+    else:
+        out["stop"] = True
+    if is_open(state):
+        if item is not None and item.type == "mcq":
+            out["options"] = list(item.options or [])
+        out["show_answer"] = item is not None and item.type == "flashcard"
+    elif state.get("verdict"):
+        out["ratings"] = out["explain"] = True
+        out["suggested"] = Verdict(**state["verdict"]).suggested_rating or 3
+    return out

@@ -1,0 +1,130 @@
+"""The Ask tab's tutor as plain functions (ui/study_view.py): a quiz in the chat from an answer's
+citations, rated like any review; study mode's check question, "Just tell me"; "Explain" from a
+card; the recall line under an answer; "what to study now" choices. Real index, real model."""
+
+from __future__ import annotations
+
+import pytest
+from conftest import make_quiz
+
+from assistant.quiz.checking import normalize
+from assistant.quiz.scheduling import ReviewStore
+from assistant.quiz.study import Study
+from assistant.ui import study_view as sv
+
+QUESTION = "What did labeling a million images cost?"
+
+
+@pytest.fixture
+def study(seed, tmp_path):
+    return Study(make_quiz(seed, ReviewStore(tmp_path / "progress")))
+
+
+@pytest.fixture
+def asked(seed):
+    answer = seed.ask.ask(QUESTION)
+    assert not answer.refused
+    return answer, [{"role": "user", "content": QUESTION}, {"role": "assistant", "content": answer.text}]
+
+
+def _answer_right(study, state):
+    item = sv.current(study, state)
+    return item.options.index(item.answer) + 1 if item.type == "mcq" else item.answer
+
+
+def test_quiz_me_in_the_chat_asks_rates_and_records(study, asked):
+    answer, history = asked
+    cited = {c.chunk.id for c in answer.citations}
+    turn = sv.quiz_me(study, "ana", answer, history)
+    assert turn.history[-2] == {"role": "user", "content": "Quiz me on this."}
+    assert "Question 1 of" in turn.history[-1]["content"]
+    state = turn.state
+    assert sv.is_open(state) and sv.buttons(state, study)["stop"]
+    seen = []
+    while state:
+        item = sv.current(study, state)
+        assert item.chunk_id in cited
+        seen.append(item.id)
+        turn = sv.reply(study, "ana", state, str(_answer_right(study, state)), turn.history)
+        assert "Correct" in turn.history[-1]["content"] or item.type == "flashcard"
+        shown = sv.buttons(turn.state, study)
+        assert shown["ratings"] and shown["explain"] and not sv.is_open(turn.state)
+        turn = sv.rate(study, "ana", turn.state, 3, turn.history)
+        state = turn.state
+    assert "Done:" in turn.history[-1]["content"]
+    assert [h["item_id"] for h in study.store.history("ana")] == seen
+    assert study.store.history("bob") == []
+
+
+def test_wrong_answer_feedback_marks_the_answer_and_explain_answers_from_the_passage(study, asked):
+    answer, history = asked
+    turn = sv.quiz_me(study, "ana", answer, history)
+    item = sv.current(study, turn.state)
+    turn = sv.reply(study, "ana", turn.state, "zebra", turn.history)
+    feedback = turn.history[-1]["content"]
+    assert "Not quite" in feedback and "zebra" in feedback and "<mark>" in feedback
+    explained = sv.explain(study, turn.state, turn.history)
+    assert explained.history[-2]["content"].startswith("Explain: ")
+    assert explained.answer.citations[0].chunk.id == item.chunk_id
+    assert normalize(item.answer) in normalize(explained.answer.text)
+    assert explained.state == turn.state  # the card still waits for its rating
+    assert sv.buttons(explained.state, study)["ratings"]
+
+
+def test_study_mode_asks_first_then_shows_the_answer_with_the_gap(study, asked):
+    answer, history = asked
+    history = history[:1]  # the learner's question, not yet answered
+    turn = sv.study_first(study, "ana", answer, history)
+    assert turn.answer is None and "Before I tell you" in turn.history[-1]["content"]
+    assert sv.buttons(turn.state, study)["just_tell"]
+    item = sv.current(study, turn.state)
+    done = sv.reply(study, "ana", turn.state, "no idea at all", turn.history)
+    assert done.state is None and done.answer is answer
+    shown = done.history[-1]["content"]
+    assert "Not quite" in shown and "in your reviews" in shown
+    assert [h["item_id"] for h in study.store.history("ana")] == [item.id]
+
+    told = sv.release(turn.state, turn.history)  # "Just tell me": the answer, nothing recorded
+    assert told.history[-1]["content"] == answer.text and told.state is None
+    assert len(study.store.history("ana")) == 1
+
+
+def test_refused_question_gets_no_check_and_no_quiz(seed, study):
+    refused = seed.ask.ask("How do I bake sourdough bread?")
+    turn = sv.study_first(study, "ana", refused, [{"role": "user", "content": refused.question}])
+    assert turn.state is None and turn.history[-1]["content"] == refused.text
+    assert sv.quiz_me(study, "ana", refused, []).state is None
+
+
+def test_memory_line_and_next_choices(study, asked):
+    answer, history = asked
+    assert sv.memory_line(study.memory("ana", [c.chunk for c in answer.citations]), answer) == ""
+    item = study.items_for([c.chunk for c in answer.citations], "ana", 1)[0]
+    study.quiz.record("ana", item, 3)
+    line = sv.memory_line(study.memory("ana", [c.chunk for c in answer.citations]), answer)
+    assert "[1] reviewed today · recall ~" in line
+    assert sv.memory_line(study.memory("bob", [c.chunk for c in answer.citations]), answer) == ""
+
+    choices = sv.next_choices(study.next("ana"))
+    assert choices[0][0].startswith("Review ") and choices[0][1] == item.topic
+    assert any(label.startswith("New: ") for label, _ in choices)
+    turn = sv.quiz_topic(study, "ana", choices[0][1], [])
+    assert sv.current(study, turn.state).id == item.id  # the due review first
+    assert "What to study now" in sv.next_markdown(study.next("ana"))
+
+
+def test_mark_terms():
+    assert sv.mark_terms("It cost $50,000+ to label", ["$50,000+"]) == "It cost <mark>$50,000+</mark> to label"
+    assert sv.mark_terms("Scaling and scale", ["scale"]) == "Scaling and <mark>scale</mark>"
+    assert sv.mark_terms("nothing", []) == "nothing"
+
+
+def test_progress_what_next_starts_a_practice_session_on_the_topic(study):
+    from assistant.ui import quiz_view
+
+    text, choices = sv.what_next(study, "ana")
+    assert "never studied" in text and choices and all(label.startswith("New: ") for label, _ in choices)
+    topic = choices[0][1]
+    state, view = quiz_view.start_topic(study.quiz, "ana", topic)
+    assert view.mode == "asking" and state["topics"] == [topic]
+    assert all(study.quiz.item(i).topic == topic for i in state["ids"])
