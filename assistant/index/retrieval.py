@@ -66,7 +66,7 @@ log = logging.getLogger(__name__)
 CONTEXT_WEIGHT = 0.5
 # Part of a saved keyword index's fingerprint: bump it when tokenisation changes, so old saved
 # indexes are rebuilt instead of loaded.
-_KEYWORD_FORMAT = 3
+_KEYWORD_FORMAT = 1
 
 
 def _tokenize(texts: list[str]) -> list[list[str]]:
