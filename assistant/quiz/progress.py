@@ -3,12 +3,10 @@ due forecast, a learner's history. Mixed into `ReviewStore`; also home of the ti
 
 from __future__ import annotations
 
-import sqlite3
 from collections import defaultdict
 from datetime import datetime, timedelta, timezone
 
-from fsrs import Card, State
-
+from .cards import card_from_row
 from .items import matches_any, topic_label
 
 
@@ -28,13 +26,6 @@ def day_start(now: datetime) -> datetime:
     """Local midnight of `now`'s day, as UTC."""
     local = now.astimezone()
     return local.replace(hour=0, minute=0, second=0, microsecond=0).astimezone(timezone.utc)
-
-
-def _card(row: sqlite3.Row) -> Card:
-    return Card(
-        card_id=0, state=State(row["state"]), step=row["step"], stability=row["stability"],
-        difficulty=row["difficulty"], due=_dt(row["due"]), last_review=_dt(row["last_review"]),
-    )
 
 
 class ProgressQueries:
@@ -78,7 +69,7 @@ class ProgressQueries:
             recall = 0.0
             if r["state"] is not None:
                 seen[topic] += 1
-                recall = float(self.scheduler.get_card_retrievability(_card(r), now))
+                recall = float(self.scheduler.get_card_retrievability(card_from_row(r), now))
             topics.setdefault(topic, []).append(recall)
         return [{"topic": t, "mastery": sum(v) / len(v), "items": len(v), "seen": seen[t]}
                 for t, v in topics.items()]
@@ -123,7 +114,7 @@ class ProgressQueries:
                 " JOIN items i ON i.id=c.item_id WHERE c.learner=? AND i.retired_at IS NULL"
                 " ORDER BY i.source, i.position", (learner,)).fetchall()
         return [{"item_id": r["item_id"], "chunk_id": r["chunk_id"], "source": r["source"],
-                 "heading": r["heading"], "content_hash": r["content_hash"], "card": _card(r),
+                 "heading": r["heading"], "content_hash": r["content_hash"], "card": card_from_row(r),
                  "topic": topic_label(r["source"], r["heading"])} for r in rows]
 
     def history(self, learner: str, item_id: str | None = None) -> list[dict]:

@@ -23,11 +23,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from fsrs import Card, Rating, Scheduler, State
-
 from ..core.schema import Chunk
+from .cards import Card, Rating, Scheduler, State, card_from_row
 from .items import QuizItem, matches_any
-from .progress import ProgressQueries, _card, _ts, day_start, utcnow
+from .progress import ProgressQueries, _ts, day_start, utcnow
 
 __all__ = ["ReviewStore", "Review", "SyncReport", "format_interval", "day_start", "utcnow",
            "DEFAULT_LEARNER", "LEARN_AHEAD", "NEW_PER_DAY", "RATINGS"]
@@ -282,7 +281,7 @@ class ReviewStore(ProgressQueries):
         with self._db() as db:
             row = db.execute("SELECT * FROM cards WHERE learner=? AND item_id=?",
                              (learner, item_id)).fetchone()
-        return _card(row) if row else Card(card_id=0, due=now or utcnow())
+        return card_from_row(row) if row else Card(card_id=0, due=now or utcnow())
 
     def preview(self, learner: str, item_id: str, now: datetime | None = None) -> dict[int, timedelta]:
         """When the card would come back for each rating, without recording anything."""
@@ -303,7 +302,7 @@ class ReviewStore(ProgressQueries):
         with self._tx() as db:
             row = db.execute("SELECT * FROM cards WHERE learner=? AND item_id=?",
                              (learner, item_id)).fetchone()
-            card = _by_calendar_day(_card(row), now) if row else Card(card_id=0, due=now)
+            card = _by_calendar_day(card_from_row(row), now) if row else Card(card_id=0, due=now)
             after, _ = self.scheduler.review_card(card, rating, now)
             first = row["first_review"] if row else _ts(now)
             lapses = (row["lapses"] if row else 0) + (

@@ -19,11 +19,10 @@ from collections import defaultdict
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
-from fsrs import State
-
 from ..core.errors import LLMError
 from ..core.schema import Answer, Chunk, Citation
 from ..core.text import sentence_spans, stem
+from .cards import State
 from .checking import Verdict, normalize
 from .items import BLANK, QuizItem, heading_parts, item_id, topic_label
 from .progress import day_start, utcnow
