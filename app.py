@@ -26,14 +26,13 @@ def main(argv: list[str] | None = None) -> int:
         users = load_users(settings.users_file, settings.users)
         require_login_when_shared(settings.host, users)
         services = Services(settings)
-        report = services.admin.ensure_index()
     except AssistantError as exc:
         print(str(exc), file=sys.stderr)
         return 2
-    if report is not None:
-        print(f"Indexed {settings.knowledge_dir}: {report.summary()}", file=sys.stderr)
     from assistant.ui.app import launch
 
+    # The page first; the notes (a first index, the model, the keyword index) load in the
+    # background and the Ask tab says so until they are ready (assistant/warmup.py).
     launch(services, users)
     return 0
 

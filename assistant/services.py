@@ -5,6 +5,7 @@
     services.quiz     # Quiz: questions, checking, reviews
     services.sources  # Sources: the notes folder, its view, search, upload, delete
     services.admin    # Admin: indexing runs
+    services.warmup   # the app's loading in the background (warmup.py); the CLI loads at once
 
 Everything is created lazily, so a command loads only what it uses (offline quiz questions need no
 embedding model). This module stands above the features: nothing below it imports it.
@@ -20,6 +21,7 @@ from .core.schema import Chunk, IngestReport
 
 if TYPE_CHECKING:
     from .index.ingestion import Progress
+    from .warmup import Warmup
 
 
 class Services:
@@ -50,13 +52,24 @@ class Services:
     @cached_property
     def llm(self):
         """The configured OpenAI-compatible model, or None in offline mode."""
+        if not self.settings.llm_enabled:
+            return None  # without importing the LLM client (0.6 s of an app's loading)
         from .llm import make_llm
 
         return make_llm(self.settings)
 
+    @cached_property
+    def warmup(self) -> Warmup:
+        from .warmup import Warmup
+
+        return Warmup(self)
+
     def chunks(self) -> list[Chunk]:
         """Every indexed chunk: the retriever's copy once it is loaded, else read from the store
-        (so the quiz and the Sources tree never load the embedding model just to list passages)."""
+        (so the quiz and the Sources tree never load the embedding model just to list passages).
+        In the app, after the first index the app builds in the background (not the model)."""
+        if "warmup" in self.__dict__:
+            self.warmup.wait_indexed()
         if "retriever" in self.__dict__:
             return list(self.retriever.chunks)
         return self.store.all_chunks()
@@ -89,10 +102,16 @@ class Services:
     def sources(self):
         from .sources.service import Sources
 
-        return Sources(self.settings.knowledge_dir, self.store, chunks=self.chunks,
-                       search=lambda q, k, scope=None: self.retriever.search(q, k=k, scope=scope),
+        return Sources(self.settings.knowledge_dir, lambda: self.store, chunks=self.chunks,
+                       search=lambda q, k, scope=None: self._loaded_retriever().search(q, k=k, scope=scope),
                        admin=self.admin,
                        token_counter=self.token_counter, max_upload_mb=self.settings.max_upload_mb)
+
+    def _loaded_retriever(self):
+        """The retriever; in the app, once loaded in the background (AssistantError: why it was not)."""
+        if "warmup" in self.__dict__:
+            return self.warmup.answerer().retriever
+        return self.retriever
 
 
 class Admin:
@@ -105,8 +124,9 @@ class Admin:
         from .index.ingestion import Indexer
 
         s = self._services
+        # The model is handed over as a call: the indexer loads it while it reads the notes.
         return Indexer(s.settings.knowledge_dir, s.settings.data_dir, s.store,
-                       s.embedder if embedding else None)
+                       (lambda: s.embedder) if embedding else None)
 
     def ingest(self, reset: bool = False, progress: Progress | None = None) -> IngestReport:
         report = self._indexer().run(reset=reset, progress=progress)

@@ -61,13 +61,21 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_app(knowledge: Path, data: Path, log: Path, timeout: float = START_TIMEOUT) -> AppServer:
-    """Start `python app.py` on the given folders and wait until it serves its page."""
+# What the app prints when its notes are loaded in the background, or could not be (assistant/warmup.py).
+LOADED = ("Ready to answer", "Loading failed")
+
+
+def start_app(knowledge: Path, data: Path, log: Path, timeout: float = START_TIMEOUT,
+              env: dict[str, str] | None = None, loaded: bool = True) -> AppServer:
+    """Start `python app.py` on the given folders (and `env` added to its environment) and wait
+    until it serves its page and, with `loaded`, until it has loaded the notes (or says why not):
+    the app serves its page first and loads in the background."""
     port = free_port()
+    extra = env or {}
     env = {k: v for k, v in os.environ.items()
            if k not in ("OPENAI_API_KEY", "OPENAI_BASE_URL", "ASSISTANT_MODEL", "CHROMA_HOST")}
     env.update(PYTHONUNBUFFERED="1", GRADIO_ANALYTICS_ENABLED="False", HF_HUB_OFFLINE="1",
-               TRANSFORMERS_OFFLINE="1", HF_HUB_DISABLE_TELEMETRY="1")
+               TRANSFORMERS_OFFLINE="1", HF_HUB_DISABLE_TELEMETRY="1", **extra)
     out = open(log, "wb")
     process = subprocess.Popen(
         [sys.executable, "app.py", "--db", str(data), "--knowledge", str(knowledge), "--port", str(port),
@@ -82,13 +90,14 @@ def start_app(knowledge: Path, data: Path, log: Path, timeout: float = START_TIM
             raise RuntimeError(f"The app exited with code {process.returncode}:\n{app.log_tail()}")
         try:
             with urllib.request.urlopen(app.url, timeout=2) as response:
-                if response.status == 200:
+                if response.status == 200 and (not loaded or any(w in app.log_tail() for w in LOADED)):
                     return app
         except OSError:
             pass
         time.sleep(0.5)
     stop_app(app)
-    raise RuntimeError(f"The app did not serve {app.url} within {timeout:.0f} s:\n{app.log_tail()}")
+    raise RuntimeError(f"The app did not serve {app.url} (and load the notes) within {timeout:.0f} s:\n"
+                       f"{app.log_tail()}")
 
 
 def stop_app(app: AppServer) -> None:

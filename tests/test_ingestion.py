@@ -224,3 +224,59 @@ def test_a_run_ended_after_writing_the_manifest_has_committed_its_files(indexed)
     again = report_of(ingest(settings))
     assert (again["added"], again["updated"], again["removed"]) == (0, 0, 0)
     assert snapshot(settings) == after
+
+
+def test_the_splitter_counts_tokens_as_the_model_does_without_loading_it(embedder, notes):
+    """The indexer splits with the model's tokenizer alone (so reading and splitting run while the
+    model loads): the same counts, and so the same chunks, as the loaded model's tokenizer."""
+    from assistant.index.chunking import Chunker
+    from assistant.index.embeddings import count_tokens
+    from assistant.index.ingestion import scan
+    from assistant.index.loaders import Unreadable, load
+
+    by_model = lambda text: len(embedder._model.tokenizer.tokenize(text))  # noqa: E731
+    for text in ["", "Hello, world!", "naïve café — ÜBER straße", "[CLS] x [SEP]", "日本語のテキスト",
+                 "emoji 🤖 and tabs\tand\nnewlines", "a " * 600]:
+        assert count_tokens(text) == by_model(text), text
+    files, _ = scan(notes)
+    for rel, path in files:
+        try:
+            sections = load(path, rel).sections
+        except Unreadable:
+            continue
+        assert Chunker(count_tokens).chunk(rel, sections) == Chunker(by_model).chunk(rel, sections), rel
+
+
+def test_the_model_loads_only_when_there_is_something_to_embed(indexed):
+    """A run with nothing changed never loads the model; a changed note loads it (in a thread, while
+    the notes are read) and is embedded with the same vectors as a query of the same text."""
+    from assistant.index.ingestion import Indexer
+
+    settings, loads = indexed.settings, []
+
+    def load_model():
+        loads.append(1)
+        return indexed.embedder
+
+    def run():
+        return Indexer(settings.knowledge_dir, settings.data_dir, indexed.store, load_model).run()
+
+    assert run().added == 0 and loads == []
+    (settings.knowledge_dir / "rag/agents.md").write_text("# Agents\n\nAn agent plans, calls tools and observes.\n")
+    assert run().added == 1 and loads == [1]
+    chunk = next(c for c in indexed.store.all_chunks() if c.source == "rag/agents.md")
+    stored = indexed.store.vectors([chunk.id])[chunk.id]
+    assert float(stored @ indexed.embedder.embed([chunk.embedding_text()])[0]) > 0.9999
+
+
+def test_bulk_embedding_matches_the_models_own_encode(embedder):
+    """Bulk batches (length-sorted, one worker per core) give the model's own vectors, in order."""
+    import numpy as np
+
+    texts = [f"Passage {i}: " + "retrieval grounds answers in notes. " * (1 + i % 7) for i in range(70)]
+    done = []
+    vectors = embedder.embed(texts, batch_size=16, progress=done.append)
+    expected = embedder._model.encode(texts, batch_size=16, normalize_embeddings=True)
+    assert vectors.shape == (70, 384) and vectors.dtype == np.float32
+    assert np.abs(vectors - expected).max() < 1e-5
+    assert done == sorted(done) and done[-1] == 70

@@ -14,6 +14,7 @@ import hashlib
 import os
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +25,7 @@ from filelock import FileLock, Timeout
 from ..core.errors import IndexBusy
 from ..core.schema import Chunk, IngestReport, Skipped
 from .chunking import Chunker
+from .embeddings import count_tokens
 from .loaders import SUPPORTED, Unreadable, load
 from .store import FileRecord
 
@@ -123,19 +125,37 @@ def file_sha256(path: Path) -> str:
 
 
 class Indexer:
-    def __init__(self, knowledge_dir: Path, data_dir: Path, store: VectorStore, embedder: Embedder | None,
-                 chunker: Chunker | None = None):
+    """`embedder`: the model, or a call that loads it. Given a call, the model loads in a thread from
+    the first changed file on, while the notes are read and split (the splitter counts tokens with
+    the model's tokenizer alone), and not at all when nothing changed. None is fine for `remove`."""
+
+    def __init__(self, knowledge_dir: Path, data_dir: Path, store: VectorStore,
+                 embedder: Embedder | Callable[[], Embedder] | None, chunker: Chunker | None = None):
         self.knowledge_dir = Path(knowledge_dir)
         self.data_dir = Path(data_dir)
         self.store = store
-        self.embedder = embedder  # None is fine for `remove`, which embeds nothing
+        self._embedder = embedder
+        self._loading: Future | None = None
         self._chunker = chunker
 
     @property
     def chunker(self) -> Chunker:
         if self._chunker is None:
-            self._chunker = Chunker(self.embedder.count_tokens)
+            self._chunker = Chunker(count_tokens)
         return self._chunker
+
+    def _start_loading_model(self) -> None:
+        if self._loading is None and callable(self._embedder):
+            pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="load-model")
+            self._loading = pool.submit(self._embedder)
+            pool.shutdown(wait=False)
+
+    @property
+    def embedder(self) -> Embedder:
+        if not callable(self._embedder):
+            return self._embedder
+        self._start_loading_model()
+        return self._loading.result()  # waits for the load, or raises what stopped it
 
     def run(self, reset: bool = False, progress: Progress | None = None) -> IngestReport:
         busy = (f"Another indexing run is already working on {self.data_dir}; "
@@ -240,6 +260,7 @@ class Indexer:
         chunks = self.chunker.chunk(rel, document.sections)
         if not chunks:
             raise Unreadable("no text to index")
+        self._start_loading_model()  # likely something to embed: the model loads while the rest is read
         return _Pending(rel, sha, stat.st_mtime, stat.st_size, chunks, set(), known=record is not None)
 
     def _skip_unreadable(self, rel: str, reason: str, record: FileRecord | None,
@@ -261,12 +282,12 @@ class Indexer:
         """Embed and write a group of files with a handful of store calls, then mark them done."""
         fresh = [(p, c) for p in group for c in p.new]
         vectors = []
-        for i in range(0, len(fresh), _EMBED_BATCH):
-            batch = [c.embedding_text() for _, c in fresh[i : i + _EMBED_BATCH]]
-            vectors.extend(self.embedder.embed(batch))
-            done += len(batch)
-            if progress:
-                progress(done, total)
+        if fresh:
+            # One call for the group: the embedder batches it by length and keeps every core busy.
+            start = done
+            vectors = self.embedder.embed([c.embedding_text() for _, c in fresh], batch_size=_EMBED_BATCH,
+                                          progress=(lambda n: progress(start + n, total)) if progress else None)
+            done += len(fresh)
         kept = [(p, c) for p in group for c in p.kept]
         gone = sorted(cid for p in group for cid in p.gone)
         if fresh:

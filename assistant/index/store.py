@@ -117,6 +117,11 @@ class VectorStore:
                     f"The disk holding the index ({self._where()}) is full; free some space and run "
                     "again. The index keeps everything written before."
                 ) from None
+            if "expecting embedding with dimension" in text:
+                raise StoreUnavailable(
+                    f"The index ({self._where()}) was built with a different embedding model; rebuild "
+                    "it from your notes with python ingest.py --reset."
+                ) from None
             if "readonly" in text or "read-only" in text:
                 raise StoreUnavailable(
                     f"The index ({self._where()}) is read-only; make the folder writable or point "

@@ -42,17 +42,24 @@ log = logging.getLogger(__name__)
 
 
 class Sources:
-    def __init__(self, knowledge_dir: Path, store: VectorStore, *, chunks: Callable[[], list[Chunk]],
+    """`store`: the VectorStore, or a call that opens it on first use (the app shows its page first)."""
+
+    def __init__(self, knowledge_dir: Path, store: VectorStore | Callable[[], VectorStore], *,
+                 chunks: Callable[[], list[Chunk]],
                  search: Callable[..., list[Hit]], admin: Admin,
                  token_counter: Callable[[], Callable[[str], int] | None] = lambda: None,
                  max_upload_mb: float | None = None):
         self.root = Path(knowledge_dir)
-        self._store = store
+        self._open_store = store
         self._chunks = chunks
         self._search = search
         self._admin = admin
         self._token_counter = token_counter
         self.max_upload_mb = max_upload_mb
+
+    @property
+    def _store(self) -> VectorStore:
+        return self._open_store() if callable(self._open_store) else self._open_store
 
     # --- looking -------------------------------------------------------------------------
 
@@ -60,11 +67,16 @@ class Sources:
         return index_status(self.root, self._store.files(), self._store.count())
 
     def overview(self, message: str = "", selected: str | None = None) -> tuple[str, str]:
-        """(status HTML, tree HTML) from one look at the folder and the index."""
-        status = self.status()
+        """(status HTML, tree HTML) from one look at the folder and the index. An index that cannot
+        be read is one sentence above the notes folder's files, which stay browsable."""
+        try:
+            status, chunks = self.status(), self._chunks()
+        except AssistantError as exc:
+            status, chunks = index_status(self.root, {}, 0), []
+            message = " ".join(filter(None, [f'<span class="error">{html.escape(str(exc))}</span>', message]))
         states = {**status.stale, **{p: "skipped" for p in status.skipped}}
         extra = [p for p, s in states.items() if s in ("new", "skipped")]
-        tree = render_tree(build_tree(self._chunks(), states, extra), selected)
+        tree = render_tree(build_tree(chunks, states, extra), selected)
         return render_status(status, message=message), tree
 
     def open_view(self, source: str | None = None, heading: str | None = None,
@@ -93,14 +105,17 @@ class Sources:
                 return render_chunks(source, chunks, meta, selected, self._token_counter()), source
             hl = chunk_highlight(focus) if focus else section_highlight(section)
             return render_note_view(read_note(self.root, source), meta, hl, focus), source
-        except SourceError as exc:
+        except AssistantError as exc:  # a note that cannot be read, or an index that cannot be
             return render_message(str(exc)), source
 
     def search(self, query: str, k: int = 8, scope: str | None = None) -> list[Hit]:
         return self._search(query, k, scope) if query.strip() else []
 
     def search_view(self, query: str) -> str:
-        return render_hits(query, self.search(query))
+        try:
+            return render_hits(query, self.search(query))
+        except AssistantError as exc:  # e.g. the notes could not be loaded for searching
+            return render_message(str(exc))
 
     def file_chunks(self, rel: str) -> list[Chunk]:
         return sorted((c for c in self._chunks() if c.source == rel), key=lambda c: (c.page or 0, c.start))

@@ -12,18 +12,21 @@ from .sources_tab import build_sources_tab
 
 
 def build(services: Services) -> gr.Blocks:
+    # The Ask tab and /ask talk to the answerer through the app's loading in the background: a
+    # question asked before the notes are loaded waits for them (see assistant/warmup.py).
+    ask = services.warmup.ask
     with gr.Blocks(title="AI Engineering Tutor") as demo:
         gr.Markdown("### AI Engineering Tutor", elem_id="title")
         # Set to a chunk id by a citation or quiz feedback; the Sources tab shows that passage.
         open_source = gr.Textbox(visible=False, elem_id="open-source")
         with gr.Tabs(elem_id="tabs") as tabs:
             with gr.Tab("Ask", id="ask"):
-                build_ask_tab(services.ask, open_source, tabs)
+                build_ask_tab(ask, open_source, tabs)
             with gr.Tab("Quiz", id="quiz"):
                 build_quiz_tab(services.quiz, open_source, tabs)
             with gr.Tab("Sources", id="sources"):
                 build_sources_tab(services.sources, open_source)
-        _register_api(services.ask, services.quiz)
+        _register_api(ask, services.quiz)
     return demo
 
 
@@ -60,9 +63,12 @@ def _learner(request: gr.Request | None) -> str:
 
 
 def launch(services: Services, users: dict[str, str] | None = None) -> None:
+    """Serve the page, then load the model and the indexes in the background (not before: loading
+    beside Gradio's start-up slowed serving the page by a second)."""
     from .auth import checker
 
-    build(services).queue(default_concurrency_limit=8).launch(
+    demo = build(services).queue(default_concurrency_limit=8)
+    demo.launch(
         server_name=services.settings.host,
         server_port=services.settings.port,
         auth=checker(users) if users else None,
@@ -71,4 +77,7 @@ def launch(services: Services, users: dict[str, str] | None = None) -> None:
         max_file_size=f"{services.settings.max_upload_mb}mb",
         css=render.CSS,
         footer_links=[],
+        prevent_thread_lock=True,
     )
+    services.warmup.start()
+    demo.block_thread()

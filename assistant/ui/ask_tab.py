@@ -28,7 +28,8 @@ def respond(ask, message: str, history: list[dict]):
 
 
 def build_ask_tab(ask, open_source: gr.Textbox, tabs: gr.Tabs) -> None:
-    """`ask`: the Answerer service."""
+    """`ask`: the Answerer service, as the app's loading in the background hands it over
+    (warmup.PendingAnswerer: `loading`, and `wait()` for the notes)."""
     last_answer = gr.State(None)
     pending = gr.State("")  # the question being answered, so the box can clear at once
     with gr.Row(equal_height=False):
@@ -37,7 +38,7 @@ def build_ask_tab(ask, open_source: gr.Textbox, tabs: gr.Tabs) -> None:
                 height=520,
                 label="Conversation",
                 show_label=False,
-                examples=[{"text": q} for q in render.starter_questions(ask.retriever.chunks)],
+                examples=None,  # starter questions, once the notes are loaded (below)
                 placeholder="Ask anything about your notes. Answers quote them, with sources.",
                 buttons=["copy"],
                 feedback_options=None,
@@ -45,7 +46,7 @@ def build_ask_tab(ask, open_source: gr.Textbox, tabs: gr.Tabs) -> None:
             )
             with gr.Row():
                 box = gr.Textbox(
-                    placeholder="Ask a question, or a follow-up…",
+                    placeholder=render.LOADING if ask.loading else render.ASK,
                     show_label=False,
                     scale=5,
                     lines=1,
@@ -54,8 +55,9 @@ def build_ask_tab(ask, open_source: gr.Textbox, tabs: gr.Tabs) -> None:
                     autofocus=True,
                 )
                 send = gr.Button("Ask", variant="primary", scale=1, min_width=80, elem_id="ask-send")
+            status = gr.HTML(render.ask_status(None), elem_id="ask-status", padding=False)
             with gr.Row():
-                gr.HTML(f'<span class="mode-badge">Mode: {ask.mode_label}</span>')
+                badge = gr.HTML(render.mode_badge(ask.mode_label))
                 clear = gr.Button("Clear conversation", size="sm", variant="secondary", scale=0)
         with gr.Column(scale=2, min_width=300):
             gr.Markdown("#### Sources")
@@ -93,12 +95,22 @@ def build_ask_tab(ask, open_source: gr.Textbox, tabs: gr.Tabs) -> None:
     def pick_example(event: gr.SelectData):
         return event.value["text"]
 
+    def when_loaded():
+        """On every page load: once the notes are loaded, starter questions; or why they were not."""
+        error = ask.wait()
+        if error:
+            return gr.skip(), gr.Textbox(placeholder=render.ASK), render.ask_status(error), gr.skip()
+        examples = [{"text": q} for q in render.starter_questions(ask.retriever.chunks)]
+        return (gr.Chatbot(examples=examples or None), gr.Textbox(placeholder=render.ASK),
+                render.ask_status(None), render.mode_badge(ask.mode_label))
+
     for trigger in (box.submit, send.click):
         trigger(take, box, [box, pending], **private).then(
             stream_answer, [pending, chatbot], outputs, **private)
     chatbot.example_select(pick_example, None, pending, **private).then(
         stream_answer, [pending, chatbot], outputs, **private)
     clear.click(lambda: ([], render.sources_panel(None), "", None), None, outputs, **private)
+    gr.on(None, when_loaded, None, [chatbot, box, status, badge], show_progress="hidden", **private)
 
 
 def open_passage(trigger, chunk_id: str, open_source: gr.Textbox, tabs: gr.Tabs):

@@ -78,10 +78,7 @@ def build_quiz_tab(quiz, open_source, tabs=None) -> None:
     "Open in sources" sets
     `open_source` to the passage's chunk id (+ '#nonce') and, given the app's `tabs`, selects the
     tab with id "sources"."""
-    try:
-        choices = quiz.topics()
-    except AssistantError:
-        choices = []
+    choices: list[str] = []  # filled when the box takes focus: at start the notes may still be loading
     state = gr.State(None)
     with gr.Tabs():
         with gr.Tab("Practice"):

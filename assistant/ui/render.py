@@ -78,6 +78,19 @@ def _retrieved_row(rank: int, hit: Hit, cited_as: int | None) -> str:
     )
 
 
+ASK = "Ask a question, or a follow-up…"
+LOADING = "Loading your notes… you can ask already; the answer follows once they are ready."
+
+
+def ask_status(error: str | None) -> str:
+    """The line under the Ask box: empty, or why the notes could not be loaded (one sentence)."""
+    return f'<div class="ask-status error">{html.escape(error)}</div>' if error else ""
+
+
+def mode_badge(label: str) -> str:
+    return f'<span class="mode-badge">Mode: {html.escape(label)}</span>'
+
+
 def starter_questions(chunks: list[Chunk], n: int = 4) -> list[str]:
     """Questions drawn from the notes' own section headings, spread across the notes."""
     seen: list[str] = []
@@ -130,6 +143,7 @@ CSS = """
 .cite-text mark { background: var(--tutor-mark-bg); color: var(--tutor-mark-text); padding: 0 1px; }
 .panel-empty { color: var(--tutor-muted); font-size: 0.9em; padding: 8px 0; }
 .mode-badge { font-size: 0.8em; color: var(--tutor-muted); }
+.ask-status.error { font-size: 0.9em; color: var(--tutor-bad); padding: 2px 0; }
 table.retrieved { font-size: 0.82em; width: 100%; }
 table.retrieved td { vertical-align: top; }
 .retrieved .snippet { color: var(--tutor-muted); }
