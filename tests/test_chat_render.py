@@ -47,20 +47,11 @@ def test_nothing_in_a_cited_note_can_run_in_the_sources_panel(attack):
     assert harmful(out) == [], out
 
 
-# Reported, not fixed here (assistant/ui/render.py is another engineer's): chat_markdown hands the
-# answer's text to gr.Chatbot as it is, so HTML from a note reaches the browser, where only Gradio's
-# own client-side sanitiser (sanitize_html=True, its default) stands in the way. Strict: a fix shows
-# up as XPASS, and these marks go.
-CHAT_UNSANITISED = pytest.mark.xfail(strict=True, reason="chat_markdown does not sanitise the answer's HTML")
-# Markdown-it itself refuses a javascript: link target, so that one passes without any sanitising.
-REFUSED_BY_MARKDOWN = {"[x](javascript:alert(1))"}
-
-
-@pytest.mark.parametrize("attack", [a if a in REFUSED_BY_MARKDOWN else pytest.param(a, marks=CHAT_UNSANITISED)
-                                    for a in ATTACKS])
+@pytest.mark.parametrize("attack", ATTACKS)
 def test_nothing_an_answer_repeats_can_run_in_the_chat(attack):
-    # gr.Chatbot renders the message as Markdown with HTML allowed (then sanitises it in the browser,
-    # by default); this is what it is given.
+    # gr.Chatbot renders the message as Markdown with HTML allowed (and sanitises it again in the
+    # browser); what it is given must already be inert, and no image may load from elsewhere.
     shown = MarkdownIt("commonmark", {"html": True}).render(chat_markdown(answer_quoting(attack)))
     assert "The note says:" in shown
     assert harmful(shown) == [], shown
+    assert "<img" not in shown

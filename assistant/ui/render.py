@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import html
+import re
 
 from ..core.schema import Answer, Chunk, Citation, Hit
 from ..sources.render import quote_spans, render_markdown
@@ -10,12 +11,29 @@ from ..sources.render import quote_spans, render_markdown
 
 def chat_markdown(answer: Answer) -> str:
     """The assistant's message in the chat: the answer, plus one line when something is off."""
-    text = answer.text
+    text = safe_markdown(answer.text)
     if answer.notice:
-        text = f"*{answer.notice}*\n\n{text}"
+        text = f"*{safe_markdown(answer.notice)}*\n\n{text}"
     if answer.done and answer.unsupported:
         text += "\n\n*⚠ This answer cites none of your notes: treat it as unsupported.*"
     return text
+
+
+_IMAGE = re.compile(r"!\[([^\]]*)\]\(([^)\s]*)[^)]*\)")
+_LINK = re.compile(r"(?<!!)\[([^\]]+)\]\(([^)\s]*)[^)]*\)")
+
+
+def safe_markdown(text: str) -> str:
+    """Markdown for the chat with nothing that can run or fetch: HTML in an answer (a note's, or a
+    model's) is shown as text, an image as its description, a link as its text and address."""
+    text = html.escape(text, quote=False)
+    text = _IMAGE.sub(lambda m: m.group(1) or "(image)", text)
+
+    def link(m: re.Match) -> str:
+        target = m.group(2)
+        return f"{m.group(1)} ({target})" if target.startswith(("http://", "https://")) else m.group(1)
+
+    return _LINK.sub(link, text)
 
 
 def location(chunk: Chunk) -> str:
