@@ -214,12 +214,14 @@ class SentencePicker:
         return units, vectors
 
     def pick(self, question: str, hits: list[Hit], *, already_said: set[str] = frozenset(),
-             continuing: set[tuple[str, str]] = frozenset(), relative: float = 0.8, other_passage: float = 0.9, cue_weight: float = 0.05,
-             most: int = 3) -> Selection:
-        """The answering unit first, then up to `most - 1` units nearly as good (within `relative`
-        of the best; another passage's within `other_passage`), in reading order. When the best
-        unit is one the conversation already showed (`already_said`, normalised display texts)
-        and a new one is nearly as good, the new one leads: a follow-up starts with what is new."""
+             continuing: set[tuple[str, str]] = frozenset(), relative: float = 0.8,
+             other_passage: float = 0.9, cue_weight: float = 0.05, most: int = 3) -> Selection:
+        """The answering unit first with what it needs to be read (its lead-in, its items), then
+        units nearly as good (within `relative` of the best; another entry's within
+        `other_passage`), then what follows it in the note, `most` units in all unless a list is
+        asked for. When the best unit is one the conversation already showed (`already_said`,
+        normalised display texts) and a new one is nearly as good, the new one leads: a
+        follow-up starts with what is new."""
         scored = self.score(question, hits, cue_weight, continuing)
         if not scored:
             return Selection([], 0.0)
