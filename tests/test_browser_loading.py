@@ -148,3 +148,19 @@ def test_a_failure_while_loading_is_one_sentence_and_the_sources_tab_still_works
         shot(pg, "loading-failed-sources")
         assert pg.errors == []
     assert "Loading failed: The index" in server.log_tail()
+
+
+def test_a_full_disk_at_the_first_start_is_one_sentence_and_the_notes_stay_browsable(browser, notes, tmp_path):
+    """The first index, built in the background, meets a full disk: the page says so in a sentence,
+    and the Sources tab still lists and shows the notes from the folder."""
+    from test_faults import tmpfs
+
+    with tmpfs(tmp_path / "full", "size=200k") as disk:
+        with app(notes, disk / "data", tmp_path / "app.log") as server, open_page(browser, server.url) as pg:
+            status = pg.locator("#ask-status")
+            expect(status).to_contain_text("free", timeout=120_000)  # "... full; free some space ..."
+            assert "Traceback" not in status.inner_text()
+            shot(pg, "loading-disk-full")
+            browse_a_note(pg)
+            assert pg.errors == []
+        assert "Loading failed" in server.log_tail()

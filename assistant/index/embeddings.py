@@ -22,10 +22,10 @@ MAX_TOKENS = 256
 DIMENSIONS = 384
 _SMALL_BATCH = 16
 # Bulk embedding runs one worker per core, each on one torch thread, over batches sorted by length.
-# Measured here (benchmarks/ingest_speed.py): sorted batches pad less (+25% against batches in
-# reading order), and two one-thread workers match one two-thread batch on a quiet machine while a
-# core taken by other work only slows one worker: the two threads of one batch wait for each other
-# and fell to 11 chunks/s against 17-25 for two workers.
+# Measured here (benchmarks/ingest_speed.py, README): sorted batches pad less (+25% against batches
+# of 32 in reading order); on a quiet machine two one-thread workers embed as fast as one two-thread
+# batch (31 against 30 chunks/s), and while other work holds a core the two threads of one batch
+# wait for each other (11-14 chunks/s) where two workers keep going (14-25).
 _BULK_WORKERS = os.cpu_count() or 1
 
 
@@ -111,9 +111,9 @@ class Embedder:
         return vectors
 
     def _encode_batch(self, batch: list[str]) -> np.ndarray:
-        """One batch as SentenceTransformer.encode computes it (the same vectors to ~1e-7), except
-        that only tokenizing is serialised: the tokenizers library refuses concurrent use of one
-        tokenizer, while the model's forward pass runs in parallel (torch releases the GIL)."""
+        """One batch as SentenceTransformer.encode computes it (the same vectors), except that only
+        tokenizing is serialised (a fast tokenizer used from two threads at once can fail with
+        "Already borrowed"); the forward passes run in parallel (torch releases the GIL)."""
         import torch
 
         with self._tokenize_lock:

@@ -95,9 +95,11 @@ class Sources:
                 source = focus.source
             if not source:
                 return render_message(EMPTY_VIEW), None
-            record = self._store.files().get(source)
+            try:
+                record, chunks = self._store.files().get(source), self.file_chunks(source)
+            except AssistantError:  # an index that cannot be read: the note is still shown
+                record, chunks = None, []
             state, _ = note_file_state(self.root, source, record)
-            chunks = self.file_chunks(source)
             meta = note_meta(source, len(chunks), record.indexed_at if record and record.sha256 else None, state)
             section = section_chunks(chunks, source, heading) if heading and not focus else []
             if mode == "chunks":
