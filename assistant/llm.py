@@ -34,6 +34,7 @@ class LLM:
     def __init__(self, settings: Settings, http_client=None):
         self.model: str = settings.llm_model
         self.timeout = float(settings.llm_timeout)
+        self.prompt_tokens = int(settings.llm_prompt_tokens)  # the answer prompt's budget (generation.py)
         self.hosted = not settings.openai_base_url
         # Always explicit, so the client never falls back to OPENAI_* variables that Settings ignored.
         base_url = settings.openai_base_url or HOSTED_URL

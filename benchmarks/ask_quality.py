@@ -24,11 +24,20 @@ Printed:
   still answered when one sentence scores at least SENTENCE_EVIDENCE);
 - warm offline latency p50/p95 (all questions once to warm, then a timed second pass);
 - with OPENAI_API_KEY and/or OPENAI_BASE_URL set, the same figures in LLM mode plus time to first
-  token p50/p95 (otherwise it says LLM mode was not measured);
+  token p50/p95 (otherwise it says LLM mode was not measured), judged on what is shown as fact
+  (sentences the check struck are left out), and the LLM section below;
 - every failure: question, what was expected, what came back.
 
 `--json` prints the figures and failures as one JSON object on stdout (the readable report then goes
 to stderr).
+
+LLM section (only with OPENAI_BASE_URL / OPENAI_API_KEY): each generated sentence as the check left
+it (supported by its citation, re-cited, marker added, struck, neutral), the share of sentences
+shown as fact, verdicts, prompt tokens (counted by a llama.cpp server's own tokenizer when it has
+one, else the app's estimate), output tokens/s, and one table comparing LLM with offline mode on the
+same questions. `--limit N` runs only the first N in-scope and the first N off-topic questions of
+each question file (LLM mode is slow on a CPU), `--prompt-tokens N` sets the prompt budget, `--dump FILE` writes every LLM answer with its
+sentence checks as JSON lines, for counting by hand.
 """
 
 from __future__ import annotations
@@ -65,7 +74,8 @@ SETS = {
     "book": (DATA / "notes/book", ["book.json"], "book.json"),
     "llm-course": (SHARED_NOTES / "llm-course.md", ["llm-course.json"], "llm-course.json"),
 }
-LLM_ENV = ("OPENAI_API_KEY", "OPENAI_BASE_URL", "ASSISTANT_MODEL", "ASSISTANT_LLM_TIMEOUT")
+LLM_ENV = ("OPENAI_API_KEY", "OPENAI_BASE_URL", "ASSISTANT_MODEL", "ASSISTANT_LLM_TIMEOUT",
+           "ASSISTANT_LLM_PROMPT_TOKENS")
 LATENCY_TARGET_MS = 300.0
 _MARKERS = re.compile(r"((?:\[\d+(?:\s*,\s*\d+)*\])+)")
 
@@ -537,6 +547,8 @@ def measure(label: str, notes: Path, question_files: list[Path], llm_env: dict) 
         assert answerer.llm is None, "the offline pass must not use an LLM"
         for path in question_files:
             questions = load_questions(path)
+            if LIMIT:
+                questions = limited(questions, LIMIT)
             name = f"{label}/{path.stem}" if len(question_files) > 1 else label
             say(f"\n#### {name} ({path.relative_to(ROOT) if path.is_relative_to(ROOT) else path})")
             problems = check_data(questions, services.retriever.chunks)
@@ -554,14 +566,22 @@ def measure(label: str, notes: Path, question_files: list[Path], llm_env: dict) 
             llm_settings = Settings.from_env(environ=llm_env, knowledge_dir=knowledge, data_dir=Path(tmp) / "data")
             if llm_settings.llm_enabled:
                 llm = make_llm(llm_settings)
+                recorder = PromptRecorder(llm)
                 llm_answers, _, first = run_pass(Answerer(services.retriever, llm), questions)
-                llm_figures, llm_failures = evaluate(questions, llm_answers, f"llm ({llm.model})")
+                shown = {qid: as_shown(a) for qid, a in llm_answers.items()}
+                llm_figures, llm_failures = evaluate(questions, shown, f"llm ({llm.model})")
                 streamed = [t * 1000 for t in first.values() if t is not None]
                 llm_figures["ttft_ms"] = {"n": len(streamed), "p50": percentile(streamed, 50),
                                           "p95": percentile(streamed, 95)}
-                llm_figures["fallbacks"] = sum(1 for a in llm_answers.values() if a.notice)
+                llm_figures["fallbacks"] = sum(1 for a in llm_answers.values() if a.notice and a.mode == "offline"
+                                               and not a.checks)  # the LLM failed: offline answer
+                llm_figures["checks"] = sentence_checks(questions, llm_answers)
+                llm_figures["generation"] = recorder.figures(llm_settings.openai_base_url)
                 entry["llm"] = {"figures": llm_figures, "failures": llm_failures}
                 report(llm_figures, llm_failures)
+                report_llm(llm_figures, entry["offline"]["figures"])
+                if DUMP:
+                    dump_answers(name, questions, llm_answers, recorder)
             results[name] = entry
     return results
 
@@ -589,6 +609,197 @@ def _short(s: dict | None) -> str:
     return f"{s['n']}/{s['of']}" if s and s["of"] else "-"
 
 
+# --- LLM mode -----------------------------------------------------------------------------------
+
+LIMIT: int | None = None
+DUMP: Path | None = None
+_STRUCK = re.compile(r"~~.*?~~\s*\*\(not in your notes\)\*", re.DOTALL)
+
+
+def limited(questions: list[dict], n: int) -> list[dict]:
+    """The first n in-scope questions and the first n off-topic ones, in their order (a follow-up
+    always comes after the question it follows, so conversations stay whole)."""
+    inside = [q["id"] for q in questions if not q.get("off_topic")][:n]
+    outside = [q["id"] for q in questions if q.get("off_topic")][:n]
+    keep = set(inside) | set(outside)
+    return [q for q in questions if q["id"] in keep]
+
+
+def as_shown(answer):
+    """The answer as far as it is shown as fact: sentences the check struck are left out."""
+    from dataclasses import replace
+
+    return replace(answer, text=re.sub(r"[ \t]{2,}", " ", _STRUCK.sub("", answer.text)).strip())
+
+
+class PromptRecorder:
+    """Wraps the LLM's `stream` to keep every answer prompt, its raw reply and timings."""
+
+    def __init__(self, llm):
+        self.calls: list[dict] = []
+        stream = llm.stream
+
+        def recording(messages, **kwargs):
+            call = {"messages": messages, "reply": "", "start": time.perf_counter(), "first": None, "end": None}
+            self.calls.append(call)
+            for delta in stream(messages, **kwargs):
+                if call["first"] is None:
+                    call["first"] = time.perf_counter()
+                call["reply"] += delta
+                yield delta
+            call["end"] = time.perf_counter()
+
+        llm.stream = recording
+
+    def figures(self, base_url: str | None) -> dict:
+        """Prompt tokens p50/max and output tokens per second, in the server's own tokens when it
+        is a llama.cpp server (its /apply-template and /tokenize), else the app's estimate."""
+        from assistant.ask.generation import MESSAGE_OVERHEAD
+
+        count = _server_counter(base_url)
+        prompts, speeds = [], []
+        for call in self.calls:
+            if count:
+                call["prompt_tokens"] = count(call["messages"], None)
+                reply_tokens = count(None, call["reply"])
+            else:
+                call["prompt_tokens"] = sum(len(m["content"]) // 4 + MESSAGE_OVERHEAD for m in call["messages"])
+                reply_tokens = len(call["reply"]) // 4
+            prompts.append(call["prompt_tokens"])
+            if call["first"] and call["end"] and call["end"] > call["first"] and reply_tokens > 1:
+                speeds.append((reply_tokens - 1) / (call["end"] - call["first"]))
+        return {"answers_generated": len(self.calls), "counted_by": "server" if count else "estimate",
+                "prompt_tokens": {"p50": percentile(prompts, 50), "p95": percentile(prompts, 95),
+                                  "max": max(prompts, default=None)},
+                "tokens_per_s": {"p50": percentile(speeds, 50)}}
+
+
+def _server_counter(base_url: str | None):
+    """Token counts from a llama.cpp server, or None when the server has no such endpoints."""
+    import urllib.request
+
+    if not base_url:
+        return None
+    root = base_url.rstrip("/").removesuffix("/v1")
+
+    def post(path: str, body: dict) -> dict:
+        request = urllib.request.Request(root + path, data=json.dumps(body).encode(),
+                                         headers={"content-type": "application/json"})
+        with urllib.request.urlopen(request, timeout=60) as reply:
+            return json.load(reply)
+
+    def count(messages, text):
+        if messages is not None:
+            text = post("/apply-template", {"messages": messages})["prompt"]
+        return len(post("/tokenize", {"content": text, "add_special": False})["tokens"])
+
+    try:
+        count([{"role": "user", "content": "hi"}], None)
+    except Exception:  # noqa: BLE001 - not llama.cpp: fall back to the estimate
+        return None
+    return count
+
+
+def sentence_checks(questions: list[dict], answers: dict) -> dict:
+    """What the sentence check did to the generated in-scope answers (refusals by the gate excluded)."""
+    from assistant.ask.generation import UNSUPPORTED_NOTICE
+
+    statuses: dict[str, int] = {}
+    verdicts: dict[str, int] = {}
+    model_refused = quoted_instead = 0
+    for q in questions:
+        a = answers[q["id"]]
+        if not a.checks:
+            continue  # the gate refused before the model, or the LLM failed and the offline answer was shown
+        if a.refused:
+            model_refused += 1
+            continue
+        quoted_instead += a.notice == UNSUPPORTED_NOTICE
+        verdicts[a.verdict or "none"] = verdicts.get(a.verdict or "none", 0) + 1
+        for check in a.checks:
+            statuses[check.status] = statuses.get(check.status, 0) + 1
+    claims = sum(n for k, n in statuses.items() if k != "neutral")
+    as_fact = sum(statuses.get(k, 0) for k in ("supported", "recited", "added"))
+    return {"statuses": statuses, "verdicts": verdicts, "model_refused": model_refused,
+            "quoted_instead": quoted_instead,
+            "claims": claims, "shown_as_fact": as_fact,
+            "cited_right_by_model": statuses.get("supported", 0), "struck": statuses.get("struck", 0)}
+
+
+def report_llm(f: dict, offline: dict) -> None:
+    c, g = f["checks"], f["generation"]
+    say("\n  LLM answers, sentence by sentence (in-scope and off-topic answers the model wrote):")
+    claims = c["claims"] or 1
+    rows = [
+        ("claims (sentences stating something)", str(c["claims"])),
+        ("  held by the passage the model cited", f"{c['cited_right_by_model']} = {c['cited_right_by_model'] / claims:.1%}"),
+        ("  held by another passage (re-cited) / uncited (marker added)",
+         f"{c['statuses'].get('recited', 0)} / {c['statuses'].get('added', 0)}"),
+        ("  struck: no passage holds them", f"{c['struck']} = {c['struck'] / claims:.1%}"),
+        ("neutral sentences (nothing to check)", str(c["statuses"].get("neutral", 0))),
+        ("verdicts", ", ".join(f"{k} {v}" for k, v in sorted(c["verdicts"].items()))),
+        ("answers the model refused (after the gate let them through)", str(c["model_refused"])),
+        ("unsupported answers replaced by the quoted answer", str(c["quoted_instead"])),
+        (f"prompt tokens p50 / p95 / max ({g['counted_by']})",
+         f"{g['prompt_tokens']['p50']:.0f} / {g['prompt_tokens']['p95']:.0f} / {g['prompt_tokens']['max']}"
+         if g["prompt_tokens"]["max"] else "n/a"),
+        ("output tokens/s p50", f"{g['tokens_per_s']['p50']:.1f}" if g["tokens_per_s"]["p50"] else "n/a"),
+        ("correct: LLM / offline, same questions", f"{_rate(f['correct'])}  /  {_rate(offline['correct'])}"),
+    ]
+    width = max(len(r[0]) for r in rows)
+    for name, value in rows:
+        say(f"  {name:<{width}}  {value}")
+
+
+def llm_summary_table(results: dict) -> None:
+    """LLM mode beside offline mode, per question file, on the same questions."""
+    say("\n== summary (LLM mode beside offline, same questions) ==")
+    head = ("set", "mode", "correct", "follow-ups", "off-topic refused", "in-scope refused",
+            "claims cited right by the model", "struck", "TTFT p50 / p95 s", "prompt tok p50")
+    rows = [head]
+    for name, entry in results.items():
+        if "llm" not in entry:
+            continue
+        for mode in ("offline", "llm"):
+            f = entry[mode]["figures"]
+            off = f"{round(f['refusal_recall'] * f['off_topic'])}/{f['off_topic']}" if f["off_topic"] else "-"
+            if mode == "llm":
+                c, t, g = f["checks"], f["ttft_ms"], f["generation"]
+                held = f"{c['cited_right_by_model']}/{c['claims']}" if c["claims"] else "-"
+                extra = (held, str(c["struck"]),
+                         f"{t['p50'] / 1000:.1f} / {t['p95'] / 1000:.1f}" if t["n"] else "-",
+                         f"{g['prompt_tokens']['p50']:.0f}" if g["prompt_tokens"]["p50"] else "-")
+            else:
+                extra = ("-", "-", f"{f['latency_ms']['p50'] / 1000:.3f} / {f['latency_ms']['p95'] / 1000:.3f}", "-")
+            rows.append((name, mode, _short(f["correct"]), _short(f["follow_ups_correct"]), off,
+                         str(f["in_scope_refused"]), *extra))
+    widths = [max(len(r[i]) for r in rows) for i in range(len(head))]
+    for r in rows:
+        say("  " + "  ".join(c.ljust(w) for c, w in zip(r, widths)))
+
+
+def dump_answers(name: str, questions: list[dict], answers: dict, recorder: PromptRecorder) -> None:
+    """Every LLM answer with its checks and raw reply, one JSON object a line (for counting by hand)."""
+    by_question = {}
+    for call in recorder.calls:
+        asked = re.search(r"<question>\n(.*?)\n</question>", call["messages"][-1]["content"], re.DOTALL)
+        by_question[asked.group(1) if asked else ""] = call
+    with DUMP.open("a", encoding="utf-8") as f:
+        for q in questions:
+            a = answers[q["id"]]
+            call = by_question.get(a.question) if a.mode == "llm" else None
+            f.write(json.dumps({
+                "set": name, "id": q["id"], "question": q["question"], "off_topic": q.get("off_topic"),
+                "facts": q.get("facts", []) + q.get("facts_any", []), "mode": a.mode, "refused": a.refused,
+                "raw": call["reply"] if call else None, "prompt_tokens": call.get("prompt_tokens") if call else None,
+                "ttft_s": round(call["first"] - call["start"], 2) if call and call["first"] else None,
+                "answer": a.text, "verdict": a.verdict,
+                "checks": [{"text": c.text, "status": c.status, "cited": c.cited, "reason": c.reason} for c in a.checks],
+                "citations": {c.n: c.chunk.text for c in a.citations},
+                "passages": [p["content"] for p in (call["messages"][-1:] if call else [])],
+            }, ensure_ascii=False) + "\n")
+
+
 def main(argv: list[str] | None = None) -> int:
     global out
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -601,7 +812,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", action="store_true", help="also print the figures as JSON on stdout")
     parser.add_argument("--threads", type=int, default=None,
                         help="torch threads for the embedding model (default: torch's own choice)")
+    parser.add_argument("--limit", type=int, default=None,
+                        help="only the first N in-scope and N off-topic questions of each question file "
+                             "(LLM mode is slow on a CPU)")
+    parser.add_argument("--prompt-tokens", type=int, default=None,
+                        help="LLM mode: the prompt budget (ASSISTANT_LLM_PROMPT_TOKENS, default 700)")
+    parser.add_argument("--dump", type=Path, default=None,
+                        help="LLM mode: write every answer with its sentence checks to FILE (JSON lines)")
     args = parser.parse_args(argv)
+    global LIMIT, DUMP
+    LIMIT, DUMP = args.limit, args.dump
+    if DUMP:
+        DUMP.write_text("", encoding="utf-8")
+    if args.prompt_tokens:
+        os.environ["ASSISTANT_LLM_PROMPT_TOKENS"] = str(args.prompt_tokens)
     if args.json:
         out = sys.stderr
     if args.threads:
@@ -625,6 +849,8 @@ def main(argv: list[str] | None = None) -> int:
         say("\nLLM mode was not measured (set OPENAI_API_KEY and/or OPENAI_BASE_URL to measure it, "
             "with time to first token).")
     summary_table(results)
+    if any("llm" in entry for entry in results.values()):
+        llm_summary_table(results)
     if args.json:
         print(json.dumps(results, ensure_ascii=False, default=str))
     return 0

@@ -105,8 +105,11 @@ class Answerer:
 
         if self.llm:
             try:
-                for answer in generate(self.llm, question, query, hits, history or []):
-                    yield replace(answer, notice=notice)
+                # The offline answer rides along with the generated one ("Show quoted from notes").
+                quoted = self._extract(question, query, hits, None, history or [])
+                for answer in generate(self.llm, question, query, hits, history or [],
+                                       picker=self.picker, quoted=quoted):
+                    yield replace(answer, notice=answer.notice or notice)
                 return
             except LLMError as exc:
                 notice = f"{exc} Showing an answer quoted from your notes instead."

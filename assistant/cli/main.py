@@ -79,7 +79,17 @@ def _print_answer(answer, as_json: bool) -> None:
     print(answer.text)
     for c in answer.citations:
         print(f"  [{c.n}] {c.chunk.source} › {c.chunk.heading}")
+    if answer.verdict:
+        print(_verdict_line(answer))
     print(flush=True)
+
+
+def _verdict_line(answer) -> str:
+    """How a generated answer held up against the notes, sentence by sentence."""
+    struck = sum(c.status == "struck" for c in answer.checks)
+    line = f"  (checked against your notes: {answer.verdict}"
+    line += f"; {struck} sentence{'s' if struck != 1 else ''} not in your notes)" if struck else ")"
+    return line
 
 
 def cmd_chat(services, args) -> int:
@@ -108,6 +118,8 @@ def cmd_chat(services, args) -> int:
             print(("\n" if shown else "") + answer.text)
         for c in answer.citations:
             print(f"  [{c.n}] {c.chunk.source} › {c.chunk.heading}")
+        if answer.verdict:
+            print(_verdict_line(answer))
         history += [{"role": "user", "content": question}, {"role": "assistant", "content": answer.text}]
 
 

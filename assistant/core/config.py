@@ -41,6 +41,9 @@ class Settings:
     llm_model: str = "gpt-4o-mini"
     # Seconds before an LLM call gives up and the offline answer is shown instead.
     llm_timeout: float = 30.0
+    # Tokens of the prompt an answer may take: passages are trimmed to the sentences around the
+    # best evidence to fit (time to first token on a CPU grows with it; see the README).
+    llm_prompt_tokens: int = 700
     # Loopback by default: notes and progress are private until logins are configured.
     host: str = "127.0.0.1"
     port: int = 7860
@@ -88,6 +91,7 @@ _ENVIRONMENT = {
     "OPENAI_BASE_URL": ("openai_base_url", str),
     "ASSISTANT_MODEL": ("llm_model", str),
     "ASSISTANT_LLM_TIMEOUT": ("llm_timeout", float),
+    "ASSISTANT_LLM_PROMPT_TOKENS": ("llm_prompt_tokens", int),
     "ASSISTANT_HOST": ("host", str),
     "ASSISTANT_PORT": ("port", int),
     "ASSISTANT_USERS_FILE": ("users_file", Path),

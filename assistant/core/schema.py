@@ -116,6 +116,25 @@ class Citation:
 
 
 @dataclass(frozen=True)
+class SentenceCheck:
+    """One sentence of a generated answer, checked against the passage it cites.
+
+    status: "supported" (its citation holds it), "recited" (another passage holds it: cited there
+    instead), "added" (uncited, a passage holds it: that marker was added), "struck" (no passage
+    holds it: marked "not in your notes"), "neutral" (nothing to check: "Yes.", "In short:").
+    """
+
+    text: str  # the sentence as written by the model, markers removed
+    status: str
+    cited: tuple[int, ...] = ()  # marker numbers it ends up with (in the final answer's numbering)
+    reason: str = ""  # why it was struck: the numbers or names missing, or the words not found
+
+    @property
+    def shown_as_fact(self) -> bool:
+        return self.status in ("supported", "recited", "added")
+
+
+@dataclass(frozen=True)
 class Answer:
     """One reply. While streaming, `done` is False and `text` grows; the last one is final."""
 
@@ -130,6 +149,13 @@ class Answer:
     search_query: str = ""  # what was actually searched (a follow-up is made standalone)
     suggestions: tuple[str, ...] = ()  # nearest topics, offered when refusing
     done: bool = True
+    # LLM answers: "supported" (every sentence held by its passage), "partly" or "unsupported".
+    verdict: str | None = None
+    checks: tuple[SentenceCheck, ...] = ()  # LLM answers: each sentence and what the check did
+    # LLM answers: the offline answer quoted from the notes, one click away ("Show quoted from notes"),
+    # with its own citations (its markers number these, not `citations`).
+    quoted: str = ""
+    quoted_citations: tuple[Citation, ...] = ()
 
     def to_dict(self) -> dict:
         return {
