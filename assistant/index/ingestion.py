@@ -24,12 +24,12 @@ from filelock import FileLock, Timeout
 
 from ..core.errors import IndexBusy
 from ..core.schema import Chunk, IngestReport, Skipped
-from .chunking import Chunker
 from .embeddings import count_tokens
 from .loaders import SUPPORTED, Unreadable, load
 from .store import FileRecord
 
 if TYPE_CHECKING:
+    from .chunking import Chunker
     from .embeddings import Embedder
     from .store import VectorStore
 
@@ -141,6 +141,9 @@ class Indexer:
     @property
     def chunker(self) -> Chunker:
         if self._chunker is None:
+            # Imported here: it brings in langchain, which listing or showing notes does not need.
+            from .chunking import Chunker
+
             self._chunker = Chunker(count_tokens)
         return self._chunker
 
