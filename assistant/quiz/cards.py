@@ -3,7 +3,7 @@ review store keeps it, and the scheduler's types."""
 
 from __future__ import annotations
 
-import sqlite3
+from collections.abc import Mapping
 from datetime import datetime, timezone
 
 from fsrs import Card, Rating, Scheduler, State
@@ -11,8 +11,8 @@ from fsrs import Card, Rating, Scheduler, State
 __all__ = ["Card", "Rating", "Scheduler", "State", "card_from_row"]
 
 
-def card_from_row(row: sqlite3.Row) -> Card:
-    """A card from a `cards` row (state, step, stability, difficulty, due, last_review)."""
+def card_from_row(row: Mapping) -> Card:
+    """A card from a `cards` row as a mapping (state, step, stability, difficulty, due, last_review)."""
     return Card(
         card_id=0, state=State(row["state"]), step=row["step"], stability=row["stability"],
         difficulty=row["difficulty"], due=_dt(row["due"]), last_review=_dt(row["last_review"]),

@@ -6,8 +6,11 @@ from __future__ import annotations
 from collections import defaultdict
 from datetime import datetime, timedelta, timezone
 
+from sqlalchemy import func, select
+
 from .cards import card_from_row
 from .items import matches_any, topic_label
+from .tables import cards, items, reviews
 
 
 def utcnow() -> datetime:
@@ -29,21 +32,22 @@ def day_start(now: datetime) -> datetime:
 
 
 class ProgressQueries:
-    """Needs `_db()`, `scheduler`, `new_items()` and `new_left_today()` from the store."""
+    """Needs `db`, `scheduler`, `new_items()` and `new_left_today()` from the store."""
 
     def counts(self, learner: str, now: datetime | None = None,
                topics: list[str] | None = None) -> dict:
         now = now or utcnow()
         today = day_start(now)
         end_of_day = today + timedelta(days=1)
-        with self._db() as db:
+        with self.db.read() as db:
             rows = db.execute(
-                "SELECT c.due, i.source, i.heading FROM cards c JOIN items i ON i.id=c.item_id "
-                "WHERE c.learner=? AND c.due<? AND i.retired_at IS NULL",
-                (learner, _ts(end_of_day))).fetchall()
-            reviewed = db.execute("SELECT COUNT(*) FROM reviews WHERE learner=? AND reviewed_at>=?",
-                                  (learner, _ts(today))).fetchone()[0]
-        dues = [r["due"] for r in rows if matches_any(topics, r["source"], r["heading"])]
+                select(cards.c.due, items.c.source, items.c.heading)
+                .join(items, items.c.id == cards.c.item_id)
+                .where(cards.c.learner == learner, cards.c.due < _ts(end_of_day),
+                       items.c.retired_at.is_(None))).all()
+            reviewed = db.execute(select(func.count()).select_from(reviews).where(
+                reviews.c.learner == learner, reviews.c.reviewed_at >= _ts(today))).scalar_one()
+        dues = [r.due for r in rows if matches_any(topics, r.source, r.heading)]
         new = len(self.new_items(learner, topics))
         return {
             "due_now": sum(1 for d in dues if d <= _ts(now)),
@@ -56,12 +60,12 @@ class ProgressQueries:
     def mastery(self, learner: str, now: datetime | None = None) -> list[dict]:
         """Per topic: mean predicted recall (FSRS retrievability) over its items; unseen count 0."""
         now = now or utcnow()
-        with self._db() as db:
+        with self.db.read() as db:
             rows = db.execute(
-                "SELECT i.source, i.heading, i.position, c.state, c.step, c.stability, c.difficulty,"
-                " c.due, c.last_review, c.first_review, c.reps, c.lapses, c.item_id, c.learner "
-                "FROM items i LEFT JOIN cards c ON c.item_id=i.id AND c.learner=? "
-                "WHERE i.retired_at IS NULL ORDER BY i.source, i.position", (learner,)).fetchall()
+                select(items.c.source, items.c.heading, cards)
+                .outerjoin(cards, (cards.c.item_id == items.c.id) & (cards.c.learner == learner))
+                .where(items.c.retired_at.is_(None))
+                .order_by(items.c.source, items.c.position)).mappings().all()
         topics: dict[str, list[float]] = {}
         seen: dict[str, int] = defaultdict(int)
         for r in rows:
@@ -77,12 +81,12 @@ class ProgressQueries:
     def reviews_per_day(self, learner: str, now: datetime | None = None, days: int = 14) -> list[dict]:
         now = now or utcnow()
         start = day_start(now) - timedelta(days=days - 1)
-        with self._db() as db:
-            rows = db.execute("SELECT reviewed_at, correct, rating FROM reviews "
-                              "WHERE learner=? AND reviewed_at>=?", (learner, _ts(start))).fetchall()
+        with self.db.read() as db:
+            times = db.execute(select(reviews.c.reviewed_at).where(
+                reviews.c.learner == learner, reviews.c.reviewed_at >= _ts(start))).scalars().all()
         counts = defaultdict(int)
-        for r in rows:
-            counts[_dt(r[0]).astimezone().date()] += 1
+        for t in times:
+            counts[_dt(t).astimezone().date()] += 1
         out = []
         for n in range(days):
             day = (start + timedelta(days=n)).astimezone().date()
@@ -93,10 +97,9 @@ class ProgressQueries:
         """How many cards come due on each of the next days (today includes overdue ones)."""
         now = now or utcnow()
         start = day_start(now)
-        with self._db() as db:
-            dues = [r[0] for r in db.execute(
-                "SELECT c.due FROM cards c JOIN items i ON i.id=c.item_id "
-                "WHERE c.learner=? AND i.retired_at IS NULL", (learner,))]
+        with self.db.read() as db:
+            dues = db.execute(select(cards.c.due).join(items, items.c.id == cards.c.item_id).where(
+                cards.c.learner == learner, items.c.retired_at.is_(None))).scalars().all()
         out = []
         for n in range(days):
             lo, hi = start + timedelta(days=n), start + timedelta(days=n + 1)
@@ -107,21 +110,19 @@ class ProgressQueries:
     def studied(self, learner: str) -> list[dict]:
         """Every active item this learner has a card for: the item's passage and topic, its FSRS
         card and when it was last reviewed (for recall and "what next", see study.py)."""
-        with self._db() as db:
+        with self.db.read() as db:
             rows = db.execute(
-                "SELECT i.id AS item_id, i.chunk_id, i.source, i.heading, i.content_hash, c.state,"
-                " c.step, c.stability, c.difficulty, c.due, c.last_review FROM cards c"
-                " JOIN items i ON i.id=c.item_id WHERE c.learner=? AND i.retired_at IS NULL"
-                " ORDER BY i.source, i.position", (learner,)).fetchall()
+                select(items.c.chunk_id, items.c.source, items.c.heading, items.c.content_hash, cards)
+                .join(items, items.c.id == cards.c.item_id)
+                .where(cards.c.learner == learner, items.c.retired_at.is_(None))
+                .order_by(items.c.source, items.c.position)).mappings().all()
         return [{"item_id": r["item_id"], "chunk_id": r["chunk_id"], "source": r["source"],
                  "heading": r["heading"], "content_hash": r["content_hash"], "card": card_from_row(r),
                  "topic": topic_label(r["source"], r["heading"])} for r in rows]
 
     def history(self, learner: str, item_id: str | None = None) -> list[dict]:
-        sql = "SELECT * FROM reviews WHERE learner=?"
-        args: list = [learner]
+        query = select(reviews).where(reviews.c.learner == learner).order_by(reviews.c.id)
         if item_id:
-            sql += " AND item_id=?"
-            args.append(item_id)
-        with self._db() as db:
-            return [dict(r) for r in db.execute(sql + " ORDER BY id", args)]
+            query = query.where(reviews.c.item_id == item_id)
+        with self.db.read() as db:
+            return [dict(r) for r in db.execute(query).mappings()]

@@ -1,0 +1,167 @@
+"""Where quiz progress lives: one SQLite file in the data folder (the default), or PostgreSQL when
+`ASSISTANT_DATABASE_URL=postgresql://user:password@host/db` is set, so every app instance of a
+class records into one place.
+
+`Database` opens it, brings its schema up to date with Alembic (quiz/migrations), and hands out
+transactions. SQLite runs in WAL mode with full sync and foreign keys on; a write transaction
+takes the write lock up front (BEGIN IMMEDIATE), so concurrent writers queue instead of failing.
+On PostgreSQL, `lock(conn, key)` serialises writers of one thing (a learner's card, the item
+bank) across instances for the rest of the transaction. Failures reach the user as one sentence
+naming the database without its password.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+
+from sqlalchemy import Connection, Engine, Table, create_engine, event, text
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import ArgumentError, InterfaceError, OperationalError
+from sqlalchemy.pool import NullPool
+
+from ..core.errors import AssistantError
+
+DB_NAME = "progress.sqlite3"
+URL_VARIABLE = "ASSISTANT_DATABASE_URL"
+MIGRATIONS = Path(__file__).with_name("migrations")
+BUSY_SECONDS = 30
+HINT = f"check {URL_VARIABLE} (postgresql://user:password@host:5432/database) or unset it to keep progress in the data folder"
+
+
+class ProgressUnavailable(AssistantError):
+    """The progress database cannot be opened, reached or written."""
+
+
+def database_url(data_dir: Path, environ: Mapping[str, str] | None = None) -> URL:
+    """`ASSISTANT_DATABASE_URL` when set, else the SQLite file in `data_dir`."""
+    raw = (os.environ if environ is None else environ).get(URL_VARIABLE, "").strip()
+    if not raw:
+        return URL.create("sqlite", database=str(Path(data_dir) / DB_NAME))
+    try:
+        url = make_url(raw)
+    except ArgumentError:  # its message repeats the URL, password and all
+        raise ProgressUnavailable(f"{URL_VARIABLE} is not a database URL; {HINT}.") from None
+    if url.get_backend_name() not in ("postgresql", "sqlite"):
+        raise ProgressUnavailable(
+            f"{URL_VARIABLE} names a {url.get_backend_name()} database; progress can go to "
+            f"PostgreSQL or SQLite only, so {HINT}.")
+    if url.get_backend_name() == "postgresql":  # psycopg 3 is the driver we ship, not psycopg2
+        url = url.set(drivername="postgresql+psycopg")
+    return url
+
+
+def shown(url: URL) -> str:
+    """The URL as it may be shown or logged: never the password."""
+    return url.render_as_string(hide_password=True)
+
+
+class Database:
+    def __init__(self, url: URL):
+        self.url = url
+        self.is_sqlite = url.get_backend_name() == "sqlite"
+        self.path = Path(url.database) if self.is_sqlite and url.database else None
+        if self.is_sqlite:
+            if self.path is None:
+                raise ProgressUnavailable(f"{URL_VARIABLE} names no SQLite file; {HINT}.")
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            # A connection per use, as before: a learner who deletes the file starts afresh.
+            self.engine = create_engine(url, poolclass=NullPool,
+                                        connect_args={"timeout": BUSY_SECONDS})
+            event.listen(self.engine, "connect", _sqlite_connect)
+            event.listen(self.engine, "begin", _sqlite_begin)
+        else:
+            self.engine = create_engine(url, pool_pre_ping=True,
+                                        connect_args={"connect_timeout": 10})
+        self.migrate()
+
+    def __repr__(self) -> str:
+        return f"Database({shown(self.url)})"
+
+    def migrate(self) -> None:
+        """Create or upgrade the schema to the newest migration; adopts a file made before
+        migrations existed (see the baseline). Two instances starting at once take turns."""
+        from alembic import command
+        from alembic.config import Config
+
+        config = Config()
+        config.set_main_option("script_location", str(MIGRATIONS))
+        with self._errors(), self.engine.execution_options(immediate=True).begin() as conn:
+            lock(conn, "migrate")
+            config.attributes["connection"] = conn
+            command.upgrade(config, "head")
+
+    @contextmanager
+    def read(self) -> Iterator[Connection]:
+        with self._errors(), self._ensure().connect() as conn:
+            yield conn
+
+    @contextmanager
+    def write(self) -> Iterator[Connection]:
+        """One transaction, committed on leaving the block, rolled back on an error."""
+        engine = self._ensure().execution_options(immediate=True)
+        with self._errors(), engine.begin() as conn:
+            yield conn
+
+    def _ensure(self) -> Engine:
+        if self.is_sqlite and not self.path.exists():  # deleted to start over: recreate it
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self.migrate()
+        return self.engine
+
+    @contextmanager
+    def _errors(self) -> Iterator[None]:
+        try:
+            yield
+        except (OperationalError, InterfaceError) as exc:  # away, refused, locked, disk full
+            raise ProgressUnavailable(self.explain(exc)) from None
+
+    def explain(self, exc: BaseException) -> str:
+        reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0].rstrip(".")
+        if self.url.password:
+            reason = reason.replace(str(self.url.password), "***")
+        if self.is_sqlite:
+            return (f"Quiz progress could not be read or saved in {self.path}: {reason}; check "
+                    "that the data folder is writable and has space.")
+        return (f"Quiz progress could not be read or saved in the database {shown(self.url)}: "
+                f"{reason}; {HINT}.")
+
+
+def lock(conn: Connection, key: str) -> None:
+    """Hold `key` until this transaction ends, across every instance sharing the database.
+    SQLite needs nothing: its write transactions already run one at a time."""
+    if conn.dialect.name == "postgresql":
+        conn.execute(text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))"), {"key": key})
+
+
+def upsert(conn: Connection, table: Table, rows: list[dict], *, replace: bool = False) -> None:
+    """Insert rows; one whose primary key exists is left alone (or replaced with `replace`)."""
+    if not rows:
+        return
+    insert = (postgresql if conn.dialect.name == "postgresql" else sqlite).insert(table)
+    keys = [c.name for c in table.primary_key.columns]
+    if replace:
+        stmt = insert.on_conflict_do_update(
+            index_elements=keys,
+            set_={c.name: insert.excluded[c.name] for c in table.columns if c.name not in keys})
+    else:
+        stmt = insert.on_conflict_do_nothing(index_elements=keys)
+    conn.execute(stmt, rows)
+
+
+def _sqlite_connect(dbapi_conn, _record) -> None:
+    dbapi_conn.isolation_level = None  # SQLAlchemy's "begin" event below emits BEGIN itself
+    cursor = dbapi_conn.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")  # stays set in the file; readers never block
+    cursor.execute("PRAGMA synchronous=FULL")  # a rated answer survives a power cut
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute(f"PRAGMA busy_timeout={BUSY_SECONDS * 1000}")
+    cursor.close()
+
+
+def _sqlite_begin(conn: Connection) -> None:
+    immediate = conn.get_execution_options().get("immediate")
+    conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
