@@ -85,7 +85,7 @@ def test_study_mode_asks_first_then_shows_the_answer_with_the_gap(study, asked):
     assert [h["item_id"] for h in study.store.history("ana")] == [item.id]
 
     told = sv.release(turn.state, turn.history)  # "Just tell me": the answer, nothing recorded
-    assert told.history[-1]["content"] == answer.text and told.state is None
+    assert told.history[-1]["content"] == sv.answer_message(answer) and told.state is None
     assert len(study.store.history("ana")) == 1
 
 
@@ -93,7 +93,9 @@ def test_refused_question_gets_no_check_and_no_quiz(seed, study):
     refused = seed.ask.ask("How do I bake sourdough bread?")
     turn = sv.study_first(study, "ana", refused, [{"role": "user", "content": refused.question}])
     assert turn.state is None and turn.history[-1]["content"] == refused.text
-    assert sv.quiz_me(study, "ana", refused, []).state is None
+    quiz = sv.quiz_me(study, "ana", refused, [])
+    assert quiz.state is None and quiz.history[-1]["content"] == sv.NOTHING_TO_QUIZ
+    assert study.store.history("ana") == []
 
 
 def test_memory_line_and_next_choices(study, asked):
@@ -128,3 +130,19 @@ def test_progress_what_next_starts_a_practice_session_on_the_topic(study):
     state, view = quiz_view.start_topic(study.quiz, "ana", topic)
     assert view.mode == "asking" and state["topics"] == [topic]
     assert all(study.quiz.item(i).topic == topic for i in state["ids"])
+
+
+def test_a_generated_answer_has_its_quoted_twin_one_click_away_and_an_offline_one_has_none(asked):
+    from dataclasses import replace
+
+    answer, _ = asked
+    offline = sv.answer_message(answer)
+    assert "Show quoted from notes" not in offline and "<details" not in offline
+    generated = replace(answer, mode="llm", text="Labelling was costly [1].", verdict="supported",
+                        quoted=answer.text, quoted_citations=answer.citations)
+    shown = sv.answer_message(generated)
+    assert shown.startswith("Labelling was costly [1].")
+    assert "<summary>Show quoted from notes</summary>" in shown and "$50,000+" in shown
+    assert answer.citations[0].chunk.source in shown and "Checked: every sentence" in shown
+    # The check found nothing in the notes, so the quoted answer is what is shown: no twin.
+    assert "<details" not in sv.answer_message(replace(generated, text=answer.text))

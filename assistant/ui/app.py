@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gradio as gr
 
+from ..quiz.study import Study
 from ..services import Services
 from . import render
 from .ask_tab import build_ask_tab
@@ -15,15 +16,16 @@ def build(services: Services) -> gr.Blocks:
     # The Ask tab and /ask talk to the answerer through the app's loading in the background: a
     # question asked before the notes are loaded waits for them (see assistant/warmup.py).
     ask = services.warmup.ask
+    study = Study(services.quiz)  # the door between Ask and Quiz (study mode, quiz me, explain)
     with gr.Blocks(title="AI Engineering Tutor") as demo:
         gr.Markdown("### AI Engineering Tutor", elem_id="title")
         # Set to a chunk id by a citation or quiz feedback; the Sources tab shows that passage.
         open_source = gr.Textbox(visible=False, elem_id="open-source")
         with gr.Tabs(elem_id="tabs") as tabs:
             with gr.Tab("Ask", id="ask"):
-                build_ask_tab(ask, open_source, tabs)
+                ask_tab = build_ask_tab(ask, study, open_source, tabs)
             with gr.Tab("Quiz", id="quiz"):
-                build_quiz_tab(services.quiz, open_source, tabs)
+                build_quiz_tab(services.quiz, open_source, tabs, study=study, ask_tab=ask_tab)
             with gr.Tab("Sources", id="sources"):
                 build_sources_tab(services.sources, open_source)
         _register_api(ask, services.quiz)

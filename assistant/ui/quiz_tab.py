@@ -22,7 +22,11 @@ from .quiz_view import (  # noqa: F401  (re-exported: the tab's behaviour, teste
     rate,
     render_message,
     start,
+    start_topic,
 )
+from .study_view import what_next
+
+NEXT_BUTTONS = 6  # "what to study now" in the Progress view: one click from a quiz on each
 
 logger = logging.getLogger(__name__)
 
@@ -73,15 +77,21 @@ def _counts_axis(frame, column: str) -> list[int]:
 
 # --- Gradio wiring --------------------------------------------------------------------------
 
-def build_quiz_tab(quiz, open_source, tabs=None) -> None:
+def build_quiz_tab(quiz, open_source, tabs=None, study=None, ask_tab=None) -> None:
     """The Quiz tab's contents, inside the caller's `with gr.Tab("Quiz")`; `quiz` is the Quiz service.
     "Open in sources" sets
     `open_source` to the passage's chunk id (+ '#nonce') and, given the app's `tabs`, selects the
-    tab with id "sources"."""
+    tab with id "sources". Given the Ask tab (`ask_tab`, ask_tab.AskTab) and the app's `tabs`,
+    "Explain" answers the card's question there from the card's passage."""
+    if study is None:
+        from ..quiz.study import Study
+
+        study = Study(quiz)
+    explains = ask_tab is not None and tabs is not None
     choices: list[str] = []  # filled when the box takes focus: at start the notes may still be loading
     state = gr.State(None)
-    with gr.Tabs():
-        with gr.Tab("Practice"):
+    with gr.Tabs() as quiz_tabs:
+        with gr.Tab("Practice", id="practice"):
             with gr.Row(equal_height=True):
                 topics = gr.Dropdown(choices, multiselect=True, label="Topics",
                                      info="Notes or sections; empty means all notes", scale=4)
@@ -98,12 +108,18 @@ def build_quiz_tab(quiz, open_source, tabs=None) -> None:
             feedback = gr.HTML(css_template=FEEDBACK_CSS, js_on_load=None, visible=False)
             with gr.Row(visible=False) as links:
                 open_btn = gr.Button("Open in sources", size="sm")
+                explain_btn = gr.Button("Explain", size="sm", visible=explains, elem_id="quiz-explain")
                 overrule_btn = gr.Button("I was right", size="sm")
             with gr.Row(visible=False) as rating_row:
                 rate_btns = [gr.Button(RATINGS[r], elem_id=f"quiz-rate-{r}") for r in sorted(RATINGS)]
             gr.HTML("", js_on_load=KEYS_JS, visible="hidden")
-        with gr.Tab("Progress") as progress_tab:
+        with gr.Tab("Progress", id="progress") as progress_tab:
             summary = gr.Markdown()
+            next_line = gr.Markdown(elem_id="next-line")
+            next_topics = gr.State([])
+            with gr.Row():
+                next_btns = [gr.Button(visible=False, size="sm", elem_id=f"next-{n}")
+                             for n in range(1, NEXT_BUTTONS + 1)]
             with gr.Row():
                 mastery = gr.BarPlot(x="mastery", y="topic", x_title="mastery %", y_title="",
                                      x_lim=[0, 100], title="Mastery by topic (predicted recall)",
@@ -174,8 +190,13 @@ def build_quiz_tab(quiz, open_source, tabs=None) -> None:
         return gr.skip()
 
     def on_progress(request: gr.Request):
-        summary_md, mastery_df, reviews_df, forecast_df = progress(quiz, learner_of(request))
-        return (summary_md,
+        learner = learner_of(request)
+        summary_md, mastery_df, reviews_df, forecast_df = progress(quiz, learner)
+        line, choices = what_next(study, learner)
+        choices = choices[:NEXT_BUTTONS]
+        buttons = [gr.update(visible=n < len(choices), value=choices[n][0] if n < len(choices) else "")
+                   for n in range(NEXT_BUTTONS)]
+        return (summary_md, line, [topic for _, topic in choices], *buttons,
                 gr.update(value=mastery_df, height=90 + 34 * max(1, len(mastery_df))),
                 gr.update(value=reviews_df, sort=list(reviews_df["day"]), y_lim=_counts_axis(reviews_df, "reviews")),
                 gr.update(value=forecast_df, sort=list(forecast_df["day"]), y_lim=_counts_axis(forecast_df, "due")))
@@ -198,4 +219,29 @@ def build_quiz_tab(quiz, open_source, tabs=None) -> None:
     else:
         open_btn.click(on_open, [state], [open_source], api_visibility="private")
     topics.focus(on_topics_focus, None, [topics])
-    progress_tab.select(on_progress, None, [summary, mastery, reviews, forecast])
+    progress_tab.select(on_progress, None, [summary, next_line, next_topics, *next_btns, mastery,
+                                            reviews, forecast])
+
+    def next_quiz(n: int):
+        def on_next(topics_value, state_value, request: gr.Request):
+            if n >= len(topics_value or []):
+                return [gr.skip()] * (len(outputs) + 2)
+            learner = learner_of(request)
+            shown = respond(state_value, lambda: start_topic(quiz, learner, topics_value[n]))
+            return [*shown, gr.Tabs(selected="practice")]
+        return on_next
+
+    for n, btn in enumerate(next_btns):
+        btn.click(next_quiz(n), [next_topics, state], [state, *outputs, quiz_tabs])
+
+    if explains:
+        def on_explain(state_value, history, tutor, convo, last, request: gr.Request):
+            """The card's question answered in Ask from its passage; the card waits for its rating."""
+            if not state_value or state_value["pos"] >= len(state_value["ids"]):
+                return [gr.skip()] * (len(ask_tab.outputs) + 1)
+            item = quiz.item(state_value["ids"][state_value["pos"]])
+            shown = ask_tab.explain(item, history, tutor, convo, last, learner_of(request))
+            return [*shown, gr.Tabs(selected="ask")]
+
+        explain_btn.click(on_explain, [state, *ask_tab.inputs], [*ask_tab.outputs, tabs],
+                          api_visibility="private")

@@ -19,6 +19,26 @@ def chat_markdown(answer: Answer) -> str:
     return text
 
 
+VERDICTS = {
+    "supported": "Checked: every sentence is in the passage it cites.",
+    "partly": "Partly supported: sentences no passage holds are struck.",
+    "unsupported": "Not supported by your notes.",
+}
+
+
+def quoted_details(answer: Answer) -> str:
+    """Under a generated answer: how its check went, and the answer quoted from the notes behind
+    one click ("Show quoted from notes"), its markers numbered by the sources listed inside it.
+    Empty for an offline answer, or when the quoted answer is what is already shown."""
+    if answer.mode != "llm" or not answer.quoted or answer.quoted == answer.text:
+        return ""
+    check = VERDICTS.get(answer.verdict or "", "")
+    where = "<br>".join(f"[{c.n}] {html.escape(location(c.chunk))}" for c in answer.quoted_citations)
+    return (f"\n\n<small>{check}</small>" if check else "") + (
+        '\n\n<details class="quoted"><summary>Show quoted from notes</summary>\n\n'
+        f"{safe_markdown(answer.quoted)}\n\n<small>{where}</small>\n\n</details>")
+
+
 _IMAGE = re.compile(r"!\[([^\]]*)\]\(([^)\s]*)[^)]*\)")
 _LINK = re.compile(r"(?<!!)\[([^\]]+)\]\(([^)\s]*)[^)]*\)")
 
@@ -97,6 +117,7 @@ def _retrieved_row(rank: int, hit: Hit, cited_as: int | None) -> str:
 
 
 ASK = "Ask a question, or a follow-up…"
+CHAT_PLACEHOLDER = "Ask anything about your notes. Answers quote them, with sources."
 LOADING = "Loading your notes… you can ask already; the answer follows once they are ready."
 
 
@@ -161,6 +182,10 @@ CSS = """
 .cite-text mark { background: var(--tutor-mark-bg); color: var(--tutor-mark-text); padding: 0 1px; }
 .panel-empty { color: var(--tutor-muted); font-size: 0.9em; padding: 8px 0; }
 .mode-badge { font-size: 0.8em; color: var(--tutor-muted); }
+#chat mark { background: var(--tutor-mark-bg); color: var(--tutor-mark-text); padding: 0 0.1em;
+             border-radius: 0.2em; }
+details.quoted { margin-top: 0.6em; font-size: 0.92em; }
+details.quoted summary { cursor: pointer; color: var(--tutor-info); }
 .ask-status.error { font-size: 0.9em; color: var(--tutor-bad); padding: 2px 0; }
 table.retrieved { font-size: 0.82em; width: 100%; }
 table.retrieved td { vertical-align: top; }

@@ -23,8 +23,11 @@ from ..quiz.items import BLANK, TYPE_LABELS, QuizItem
 from ..quiz.scheduling import RATINGS, format_interval
 from ..quiz.service import Session
 from ..quiz.study import Memory, Next, Study, answer_sentences, missed
+from . import render
 
 QUIZ_SIZE = 3
+NOTHING_TO_QUIZ = ("Your notes don't answer that question, so there is nothing to quiz you on. "
+                   "Ask about something they cover, or pick a topic to study.")
 
 
 @dataclass
@@ -67,10 +70,10 @@ def question_message(item: QuizItem, position: int, total: int, intro: str = "")
 
 def verdict_line(verdict: Verdict) -> str:
     if verdict.correct is True:
-        return "✅ **Correct.**"
+        return "✓ **Correct.**"
     if verdict.correct is False:
         given = f" You answered “{html.escape(verdict.given)}”." if verdict.given else ""
-        return f"❌ **Not quite.**{given}"
+        return f"✗ **Not quite.**{given}"
     return "**The answer:**"
 
 
@@ -101,12 +104,35 @@ def memory_line(memories: dict[str, Memory], answer: Answer) -> str:
     """'[1] reviewed 12 days ago · recall ~70%' for each cited passage the learner has items on."""
     parts = [f"[{c.n}] {memories[c.chunk.id].label()}" for c in answer.citations
              if c.chunk.id in memories]
-    return f"<small>🧠 {' · '.join(parts)}</small>" if parts else ""
+    return f"<small>Your memory: {' · '.join(parts)}</small>" if parts else ""
 
 
 def with_memory(text: str, memories: dict[str, Memory], answer: Answer) -> str:
     line = memory_line(memories, answer)
     return f"{text}\n\n{line}" if line else text
+
+
+def answer_message(answer: Answer, memories: dict[str, Memory] | None = None,
+                   gap: list[str] | None = None) -> str:
+    """An answer as the chat shows it: the answer (what a reply missed marked), the check of a
+    generated answer and its quoted twin one click away, and what the learner remembers of it."""
+    text = render.chat_markdown(answer)
+    if gap:
+        text = mark_terms(text, [html.escape(g, quote=False) for g in gap])
+    if answer.done:
+        text += render.quoted_details(answer)
+    return with_memory(text, memories or {}, answer)
+
+
+def memories_of(study: Study, learner: str, answer: Answer | None) -> dict[str, Memory]:
+    """What this learner remembers of the answer's passages ({} when none, or unreadable: the
+    answer matters more than the line about it)."""
+    if answer is None or not answer.citations:
+        return {}
+    try:
+        return study.memory(learner, [c.chunk for c in answer.citations])
+    except AssistantError:
+        return {}
 
 
 # --- "what to study now" -------------------------------------------------------------------
@@ -171,8 +197,10 @@ def _open(study: Study, session, kind: str, history: list[dict], intro: str,
 
 def quiz_me(study: Study, learner: str, answer: Answer | None, history: list[dict]) -> Turn:
     """'Quiz me on this': QUIZ_SIZE items from exactly the passages the answer cited."""
-    if answer is None or answer.refused or not answer.citations:
+    if answer is None:
         return Turn(None, history)
+    if answer.refused or not answer.citations:
+        return Turn(None, _say(history, NOTHING_TO_QUIZ))
     session = study.session_for([c.chunk for c in answer.citations], learner, QUIZ_SIZE,
                                 focus=answer.text)
     history = _say(history, "Quiz me on this.", "user")
@@ -196,10 +224,11 @@ def study_first(study: Study, learner: str, answer: Answer, history: list[dict])
     """Study mode: hold the answer back and ask one check question from its passages first.
     `history` already ends with the learner's question."""
     if answer.refused or not answer.citations:
-        return Turn(None, _say(history, answer.text), answer)
+        return Turn(None, _say(history, answer_message(answer)), answer)
     item = study.check_question([c.chunk for c in answer.citations], learner, focus=answer.text)
     if item is None:
-        return Turn(None, _say(history, answer.text), answer)
+        return Turn(None, _say(history, answer_message(answer, memories_of(study, learner, answer))),
+                    answer)
     return _open(study, Session([item]), "check", history, "", held=answer)
 
 
@@ -213,25 +242,25 @@ def reply(study: Study, learner: str, state: dict, text: str, history: list[dict
     history = _say(history, text or "(show me)", "user")
     if state["kind"] == "check":
         verdict, _ = study.answer_check(learner, item, text)
-        return release(state, history, verdict, item)
+        return release(state, history, verdict, item, memories_of(study, learner, state["held"]))
     verdict = study.quiz.check(item, text)
     state = {**state, "verdict": verdict.__dict__.copy()}
     return Turn(state, _say(history, feedback_message(item, verdict)))
 
 
 def release(state: dict, history: list[dict], verdict: Verdict | None = None,
-            item: QuizItem | None = None) -> Turn:
+            item: QuizItem | None = None, memories: dict[str, Memory] | None = None) -> Turn:
     """The held answer, after the check (its gap marked) or at once ("Just tell me")."""
     answer: Answer = state["held"]
     if verdict is None:
-        return Turn(None, _say(history, answer.text), answer)
+        return Turn(None, _say(history, answer_message(answer, memories)), answer)
     gap = missed(item, verdict)
     if verdict.correct:
-        head = "✅ **Right.** Here is the full answer:"
+        head = "✓ **Right.** Here is the full answer:"
     else:
         head = (f"{verdict_line(verdict)} The answer is **{html.escape(item.answer)}**; "
                 "what you missed is marked below. This question is now in your reviews.")
-    return Turn(None, _say(history, f"{head}\n\n{mark_terms(answer.text, gap)}"), answer)
+    return Turn(None, _say(history, f"{head}\n\n{answer_message(answer, memories, gap)}"), answer)
 
 
 def rate(study: Study, learner: str, state: dict, rating: int, history: list[dict]) -> Turn:
@@ -255,14 +284,22 @@ def rate(study: Study, learner: str, state: dict, rating: int, history: list[dic
         nxt, state["pos"] + 1, len(state["ids"]))))
 
 
-def explain(study: Study, state: dict | None, history: list[dict]) -> Turn:
+def explain(study: Study, state: dict | None, history: list[dict], learner: str = "") -> Turn:
     """'Explain': the card's question answered from its passage, as an ordinary answer."""
     item = current(study, state)
     if item is None:
         return Turn(state, history)
+    return Turn(state, *explain_item(study, item, history, learner))
+
+
+def explain_item(study: Study, item: QuizItem, history: list[dict],
+                 learner: str = "") -> tuple[list[dict], Answer]:
+    """The chat with the card's question asked and answered from the card's passage (the Quiz
+    tab's "Explain" opens Ask with it; follow-ups read it as the conversation so far)."""
     answer = study.explain(item)
     history = _say(history, f"Explain: {answer.question}", "user")
-    return Turn(state, _say(history, answer.text), answer)
+    memories = memories_of(study, learner, answer) if learner else {}
+    return _say(history, answer_message(answer, memories)), answer
 
 
 def stop(state: dict | None, history: list[dict]) -> Turn:
