@@ -4,7 +4,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 PIP    := $(VENV)/bin/pip
 
-.PHONY: run test install install-dev browser clean-index
+.PHONY: run test install install-dev browser postgres clean-index
 
 $(VENV)/.installed: requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -31,10 +31,21 @@ browser:
 	  fi; \
 	fi
 
+# Debian's PostgreSQL for the progress tests (tests/test_progress_postgres.py starts its own
+# temporary cluster; the service the package installs is not used).
+postgres:
+	@if ! ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null; \
+	  else \
+	    echo "PostgreSQL progress tests will be skipped; to run them: sudo apt-get install -y postgresql"; \
+	  fi; \
+	fi
+
 run: install
 	$(PY) app.py
 
-test: install-dev browser
+test: install-dev browser postgres
 	$(PY) -m pytest
 
 clean-index:

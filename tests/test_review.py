@@ -25,7 +25,12 @@ T0 = datetime(2026, 3, 2, 9, 0, tzinfo=timezone.utc)  # a Monday morning
 
 @pytest.fixture
 def seed(tmp_path, embedder):
-    """A writable copy of the seed notes, indexed, with its own progress database."""
+    return indexed_copy(tmp_path, embedder)
+
+
+def indexed_copy(tmp_path, embedder):
+    """A writable copy of the seed notes, indexed, with its own progress database (the SQLite
+    file in its data folder unless ASSISTANT_DATABASE_URL is set: test_progress_postgres.py)."""
     from assistant.services import Services
 
     shutil.copytree(SEED, tmp_path / "knowledge")

@@ -77,6 +77,8 @@ class ReviewStore(ItemBank, ProgressQueries):
         # database has no file, so the data folder stands in (it never changes).
         self.path = self.db.path or data_dir
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        if self.db.path is None:
+            data_dir.mkdir(parents=True, exist_ok=True)
         self.new_per_day = new_per_day
         # No fuzz: the interval shown on a rating button is exactly the one the card gets.
         self.scheduler = scheduler or Scheduler(enable_fuzzing=False)

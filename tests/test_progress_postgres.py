@@ -1,0 +1,266 @@
+"""Quiz progress in PostgreSQL (ASSISTANT_DATABASE_URL) and the schema's migrations.
+
+A real PostgreSQL from Debian's package runs in a temporary cluster (initdb + pg_ctl, a unix
+socket in its own folder, no TCP). The review tests of test_review.py run again with the
+variable set; two stores on one database stand for two app instances recording at once.
+The SQLite file tests/data/progress/made-by-83bb5bf.db was written by the raw-sqlite3 store of
+commit 83bb5bf (two learners, three days of reviews over knowledge/, a preference, a retired
+item): the Alembic baseline must adopt it without losing a row.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import shutil
+import sqlite3
+import subprocess
+import tempfile
+import threading
+from itertools import count
+from pathlib import Path
+
+import pytest
+import test_review as review_suite
+from conftest import DATA, ROOT, make_quiz, run_cli
+from test_review import T0
+
+from assistant.quiz.database import ProgressUnavailable
+from assistant.quiz.scheduling import ReviewStore
+
+LEGACY = DATA / "progress" / "made-by-83bb5bf.db"
+SECRET = "s3cret-pass"
+
+
+def _bindir() -> Path | None:
+    found = sorted(glob.glob("/usr/lib/postgresql/*/bin/pg_ctl"), key=lambda p: int(p.split("/")[4]))
+    return Path(found[-1]).parent if found else None
+
+
+@pytest.fixture(scope="module")
+def postgres():
+    """A PostgreSQL server in a temporary cluster; yields a function making a fresh database URL."""
+    bindir = _bindir()
+    if bindir is None:
+        pytest.skip("PostgreSQL is not installed: `make test` installs it when run as root, "
+                    "otherwise run sudo apt-get install -y postgresql")
+    root = Path(tempfile.mkdtemp(prefix="progress-pg-"))  # not under pytest's root-only tmp
+    as_owner: list[str] = []
+    if os.getuid() == 0:  # the server refuses to run as root: Debian's postgres user runs it
+        shutil.chown(root, "postgres")
+        as_owner = ["runuser", "-u", "postgres", "--"]
+    data, log = root / "data", root / "server.log"
+
+    def run(*cmd: str) -> None:
+        done = subprocess.run([*as_owner, *cmd], capture_output=True, text=True, timeout=120)
+        assert done.returncode == 0, f"{cmd[0]} failed:\n{done.stdout}\n{done.stderr}\n" + (
+            log.read_text() if log.exists() else "")
+
+    run(str(bindir / "initdb"), "-D", str(data), "-U", "postgres", "--auth=trust", "-E", "UTF8",
+        "--no-sync")
+    run(str(bindir / "pg_ctl"), "-D", str(data), "-l", str(log), "-w", "-t", "60", "start",
+        "-o", f"-c listen_addresses='' -c unix_socket_directories={root}")
+    numbers = count(1)
+
+    def new_database() -> str:
+        import psycopg
+
+        name = f"progress_{next(numbers)}"
+        with psycopg.connect(host=str(root), user="postgres", dbname="postgres",
+                             autocommit=True) as conn:
+            conn.execute(f"CREATE DATABASE {name}")
+        return f"postgresql://postgres@/{name}?host={root}"
+
+    try:
+        yield new_database
+    finally:
+        run(str(bindir / "pg_ctl"), "-D", str(data), "-m", "fast", "-w", "stop")
+        shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture
+def pg_url(postgres, monkeypatch) -> str:
+    """A fresh database, and ASSISTANT_DATABASE_URL pointing at it (as an instance would have)."""
+    url = postgres()
+    monkeypatch.setenv("ASSISTANT_DATABASE_URL", url)
+    return url
+
+
+@pytest.fixture
+def seed(pg_url, tmp_path, embedder):
+    """test_review's indexed copy of the seed notes; its stores now open the PostgreSQL database."""
+    return review_suite.indexed_copy(tmp_path, embedder)
+
+
+# --- the review behaviour of test_review.py, on PostgreSQL ----------------------------------
+
+@pytest.mark.parametrize("case", [
+    "test_intervals_grow_on_success_and_shrink_on_failure",
+    "test_rating_buttons_show_the_interval_the_card_gets",
+    "test_due_queue_and_daily_new_card_limit",
+    "test_progress_is_per_learner",
+    "test_mastery_and_forecast",
+    "test_editing_a_note_retires_its_questions_and_keeps_history",
+    "test_removing_a_note_retires_all_its_questions",
+])
+def test_review_behaviour_on_postgres(seed, pg_url, case):
+    quiz = make_quiz(seed)
+    assert quiz.store.db.url.get_backend_name() == "postgresql"  # not the SQLite file
+    getattr(review_suite, case)(seed)
+    assert not (seed.settings.data_dir / "progress.sqlite3").exists()
+
+
+def test_progress_survives_a_restart_on_postgres(seed, pg_url):
+    quiz = make_quiz(seed)
+    item = quiz.session("ana", n=1, now=T0).items[0]
+    review = quiz.record("ana", item, 3, now=T0)
+    del quiz
+
+    other_host = ReviewStore(seed.settings.data_dir.parent / "elsewhere")  # a new instance, same URL
+    assert other_host.card("ana", item.id).due == review.due
+    assert [h["rating"] for h in other_host.history("ana")] == [3]
+    assert other_host.due_items("ana", T0 + review.interval)[0].id == item.id
+
+
+def test_two_instances_recording_at_once_lose_no_review(seed, pg_url):
+    """Two stores (two engines and pools, as two app instances) rate the same learner's same
+    cards at the same moment: every review is kept and every card counts all of them."""
+    first, second = (ReviewStore(seed.settings.data_dir / name, url=pg_url) for name in "ab")
+    quiz = make_quiz(seed, first)
+    items = quiz.session("ana", n=4, now=T0).items
+    rounds = 15
+    start = threading.Barrier(2)
+    failures: list[BaseException] = []
+
+    def instance(store: ReviewStore, rating: int) -> None:
+        try:
+            start.wait()
+            for n in range(rounds):
+                for item in items:
+                    store.review("ana", item.id, rating, T0, answer=f"try {n}")
+        except BaseException as exc:  # reported below, not lost in the thread
+            failures.append(exc)
+
+    threads = [threading.Thread(target=instance, args=(s, r)) for s, r in ((first, 3), (second, 1))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not failures, failures
+    history = first.history("ana")
+    assert len(history) == 2 * rounds * len(items)
+    assert {r: sum(h["rating"] == r for h in history) for r in (1, 3)} == {1: 60, 3: 60}
+    with first.db.read() as db:
+        reps = dict(db.exec_driver_sql("SELECT item_id, reps FROM cards WHERE learner='ana'").all())
+    assert reps == {item.id: 2 * rounds for item in items}  # no update lost to a race
+
+
+def test_two_instances_starting_on_an_empty_database_both_open_it(pg_url, tmp_path):
+    stores, failures = [], []
+    start = threading.Barrier(2)
+
+    def open_store(n: int) -> None:
+        try:
+            start.wait()
+            stores.append(ReviewStore(tmp_path / str(n), url=pg_url))
+        except BaseException as exc:
+            failures.append(exc)
+
+    threads = [threading.Thread(target=open_store, args=(n,)) for n in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not failures and len(stores) == 2
+    with stores[0].db.read() as db:
+        assert db.exec_driver_sql("SELECT version_num FROM alembic_version").all() == [("0001",)]
+
+
+def test_migrations_build_the_schema_the_code_queries(pg_url, tmp_path):
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+
+    from assistant.quiz.tables import metadata
+
+    for store in (ReviewStore(tmp_path / "sqlite", environ={}), ReviewStore(tmp_path, url=pg_url)):
+        with store.db.read() as db:
+            assert compare_metadata(MigrationContext.configure(db), metadata) == [], store
+
+
+# --- SQLite: the default, and existing learners' files ----------------------------------------
+
+def _rows(path: Path, table: str) -> list[tuple]:
+    with sqlite3.connect(path) as db:
+        return db.execute(f"SELECT * FROM {table} ORDER BY 1, 2").fetchall()
+
+
+def test_a_progress_file_from_before_migrations_is_adopted_without_losing_a_review(tmp_path):
+    path = tmp_path / "progress.sqlite3"
+    shutil.copy(LEGACY, path)
+    before = {t: _rows(path, t) for t in ("items", "passages", "cards", "reviews", "preferences")}
+    assert len(before["reviews"]) == 36 and len(before["cards"]) == 20
+
+    store = ReviewStore(tmp_path, environ={})
+    assert {t: _rows(path, t) for t in before} == before  # every row, as it was
+    assert len(store.history("ana")) + len(store.history("ben")) == 36
+    assert store.preference("ana", "study_mode") == "1"
+    ana = {h["item_id"] for h in store.history("ana")}
+    assert store.due_items("ana", T0.replace(day=30)) and set(
+        i.id for i in store.due_items("ana", T0.replace(day=30))) <= ana
+    # and it keeps working: a new review lands after the old ones, and the file is versioned
+    item = next(i for i in sorted(ana) if not store.is_retired(i))
+    store.review("ana", item, 3, T0.replace(day=10))
+    assert len(_rows(path, "reviews")) == 37 and _rows(path, "reviews")[:36] == before["reviews"]
+    with sqlite3.connect(path) as db:
+        assert db.execute("SELECT version_num FROM alembic_version").fetchall() == [("0001",)]
+        assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    ReviewStore(tmp_path, environ={})  # opening it again changes nothing
+    assert len(_rows(path, "reviews")) == 37
+
+
+def test_sqlite_runs_with_full_sync_and_foreign_keys(tmp_path):
+    store = ReviewStore(tmp_path, environ={})
+    with store.db.read() as db:
+        pragmas = {p: db.exec_driver_sql(f"PRAGMA {p}").scalar()
+                   for p in ("journal_mode", "synchronous", "foreign_keys")}
+    assert pragmas == {"journal_mode": "wal", "synchronous": 2, "foreign_keys": 1}
+
+
+def test_a_file_another_program_wrote_is_refused_and_left_alone(tmp_path):
+    path = tmp_path / "progress.sqlite3"
+    with sqlite3.connect(path) as db:
+        db.execute("CREATE TABLE reviews (id INTEGER PRIMARY KEY, note TEXT)")
+    with pytest.raises(ProgressUnavailable, match="not written by this app"):
+        ReviewStore(tmp_path, environ={})
+    assert _rows(path, "reviews") == [] and "alembic_version" not in str(
+        sqlite3.connect(path).execute("SELECT name FROM sqlite_master").fetchall())
+
+
+# --- a bad URL or an unreachable database: one sentence, no password -------------------------
+
+@pytest.mark.parametrize("url, says", [
+    (f"postgresql://teacher:{SECRET}@127.0.0.1:1/class", "could not be read or saved in the database"),
+    (f"mysql://teacher:{SECRET}@db/class", "PostgreSQL or SQLite only"),
+    (f"postgresql//teacher:{SECRET}@db", "is not a database URL"),
+])
+def test_a_bad_or_unreachable_database_is_one_sentence_without_the_password(tmp_path, url, says):
+    with pytest.raises(ProgressUnavailable) as caught:
+        ReviewStore(tmp_path, url=url)
+    message = str(caught.value)
+    assert says in message and "ASSISTANT_DATABASE_URL" in message
+    assert SECRET not in message and "\n" not in message
+
+
+def test_the_quiz_command_says_so_without_a_traceback(tmp_path):
+    env = {**os.environ, "ASSISTANT_DATABASE_URL": f"postgresql://teacher:{SECRET}@127.0.0.1:1/class"}
+    done = run_cli("-m", "assistant", "quiz", "--n", "1", "--db", str(tmp_path),
+                   "--knowledge", str(ROOT / "knowledge"), input="", env=env)
+    assert done.returncode == 2, done.stderr
+    assert "Quiz progress could not be read or saved" in done.stderr
+    assert "Traceback" not in done.stderr and SECRET not in done.stderr + done.stdout
+
+
+def test_the_store_never_shows_the_password(pg_url, tmp_path):
+    url = pg_url.replace("postgres@", f"postgres:{SECRET}@")  # trust auth: any password is let in
+    store = ReviewStore(tmp_path, url=url)
+    assert SECRET not in repr(store) and SECRET not in str(store.db.url) and "***" in repr(store)
