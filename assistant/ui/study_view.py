@@ -154,7 +154,8 @@ def next_markdown(result: Next) -> str:
         return "Nothing to study yet: add notes, and questions come from them."
     parts = []
     if result.due:
-        parts.append(f"**{sum(t.items for t in result.due)} reviews due**")
+        due = sum(t.items for t in result.due)
+        parts.append(f"**{due} review{'' if due == 1 else 's'} due**")
     if result.weakest:
         parts.append(f"weakest: {short(result.weakest[0].topic)} "
                      f"(recall ~{round((result.weakest[0].recall or 0) * 100)}%)")
