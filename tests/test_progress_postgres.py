@@ -23,6 +23,7 @@ from pathlib import Path
 import pytest
 import test_review as review_suite
 from conftest import DATA, ROOT, make_quiz, run_cli
+from test_class_report import run_class_scenario
 from test_review import T0
 
 from assistant.quiz.database import ProgressUnavailable
@@ -185,6 +186,10 @@ def test_migrations_build_the_schema_the_code_queries(pg_url, tmp_path):
     for store in (ReviewStore(tmp_path / "sqlite", environ={}), ReviewStore(tmp_path, url=pg_url)):
         with store.db.read() as db:
             assert compare_metadata(MigrationContext.configure(db), metadata) == [], store
+
+
+def test_class_report_on_postgres(seed, pg_url):
+    run_class_scenario(seed, ReviewStore(seed.settings.data_dir, url=pg_url))
 
 
 # --- SQLite: the default, and existing learners' files ----------------------------------------
