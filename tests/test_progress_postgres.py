@@ -1,8 +1,8 @@
 """Quiz progress in PostgreSQL (ASSISTANT_DATABASE_URL) and the schema's migrations.
 
-A real PostgreSQL from Debian's package runs in a temporary cluster (initdb + pg_ctl, a unix
-socket in its own folder, no TCP). The review tests of test_review.py run again with the
-variable set; two stores on one database stand for two app instances recording at once.
+A real PostgreSQL from Debian's package runs in a temporary cluster (tests/pg_cluster.py). The
+review tests of test_review.py run again with the variable set; two stores on one database stand
+for two app instances recording at once.
 The SQLite file tests/data/progress/made-by-83bb5bf.db was written by the raw-sqlite3 store of
 commit 83bb5bf (two learners, three days of reviews over knowledge/, a preference, a retired
 item): the Alembic baseline must adopt it without losing a row.
@@ -10,16 +10,13 @@ item): the Alembic baseline must adopt it without losing a row.
 
 from __future__ import annotations
 
-import glob
 import os
 import shutil
 import sqlite3
-import subprocess
-import tempfile
 import threading
-from itertools import count
 from pathlib import Path
 
+import pg_cluster
 import pytest
 import test_review as review_suite
 from conftest import DATA, ROOT, make_quiz, run_cli
@@ -33,50 +30,13 @@ LEGACY = DATA / "progress" / "made-by-83bb5bf.db"
 SECRET = "s3cret-pass"
 
 
-def _bindir() -> Path | None:
-    found = sorted(glob.glob("/usr/lib/postgresql/*/bin/pg_ctl"), key=lambda p: int(p.split("/")[4]))
-    return Path(found[-1]).parent if found else None
-
-
 @pytest.fixture(scope="module")
 def postgres():
     """A PostgreSQL server in a temporary cluster; yields a function making a fresh database URL."""
-    bindir = _bindir()
-    if bindir is None:
-        pytest.skip("PostgreSQL is not installed: `make test` installs it when run as root, "
-                    "otherwise run sudo apt-get install -y postgresql")
-    root = Path(tempfile.mkdtemp(prefix="progress-pg-"))  # not under pytest's root-only tmp
-    as_owner: list[str] = []
-    if os.getuid() == 0:  # the server refuses to run as root: Debian's postgres user runs it
-        shutil.chown(root, "postgres")
-        as_owner = ["runuser", "-u", "postgres", "--"]
-    data, log = root / "data", root / "server.log"
-
-    def run(*cmd: str) -> None:
-        done = subprocess.run([*as_owner, *cmd], capture_output=True, text=True, timeout=120)
-        assert done.returncode == 0, f"{cmd[0]} failed:\n{done.stdout}\n{done.stderr}\n" + (
-            log.read_text() if log.exists() else "")
-
-    run(str(bindir / "initdb"), "-D", str(data), "-U", "postgres", "--auth=trust", "-E", "UTF8",
-        "--no-sync")
-    run(str(bindir / "pg_ctl"), "-D", str(data), "-l", str(log), "-w", "-t", "60", "start",
-        "-o", f"-c listen_addresses='' -c unix_socket_directories={root}")
-    numbers = count(1)
-
-    def new_database() -> str:
-        import psycopg
-
-        name = f"progress_{next(numbers)}"
-        with psycopg.connect(host=str(root), user="postgres", dbname="postgres",
-                             autocommit=True) as conn:
-            conn.execute(f"CREATE DATABASE {name}")
-        return f"postgresql://postgres@/{name}?host={root}"
-
-    try:
+    if pg_cluster.bindir() is None:
+        pytest.skip(pg_cluster.INSTALL)
+    with pg_cluster.temporary_cluster() as new_database:
         yield new_database
-    finally:
-        run(str(bindir / "pg_ctl"), "-D", str(data), "-m", "fast", "-w", "stop")
-        shutil.rmtree(root, ignore_errors=True)
 
 
 @pytest.fixture

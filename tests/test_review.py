@@ -147,6 +147,18 @@ def test_progress_survives_a_restart(seed):
         assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
 
 
+def test_deleting_the_progress_file_while_running_starts_afresh(seed):
+    quiz = make_quiz(seed)
+    item = _first_item(quiz)
+    quiz.record("ana", item, 3, now=T0)
+    for path in seed.settings.data_dir.glob("progress.sqlite3*"):  # the learner's "start over"
+        path.unlink()
+    again = quiz.session("ana", n=1, now=T0)  # questions are made again for the new file
+    assert again.items[0].id == item.id and quiz.store.history("ana") == []
+    quiz.record("ana", again.items[0], 4, now=T0)
+    assert [h["rating"] for h in ReviewStore(seed.settings.data_dir).history("ana")] == [4]
+
+
 QUIZ_CMD = ["-m", "assistant", "quiz"]
 
 

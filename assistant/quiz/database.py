@@ -21,7 +21,6 @@ from sqlalchemy import Connection, Engine, Table, create_engine, event, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, InterfaceError, OperationalError
-from sqlalchemy.pool import NullPool
 
 from ..core.errors import AssistantError
 
@@ -68,9 +67,7 @@ class Database:
             if self.path is None:
                 raise ProgressUnavailable(f"{URL_VARIABLE} names no SQLite file; {HINT}.")
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            # A connection per use, as before: a learner who deletes the file starts afresh.
-            self.engine = create_engine(url, poolclass=NullPool,
-                                        connect_args={"timeout": BUSY_SECONDS})
+            self.engine = create_engine(url, connect_args={"timeout": BUSY_SECONDS})
             event.listen(self.engine, "connect", _sqlite_connect)
             event.listen(self.engine, "begin", _sqlite_begin)
         else:
@@ -108,6 +105,7 @@ class Database:
 
     def _ensure(self) -> Engine:
         if self.is_sqlite and not self.path.exists():  # deleted to start over: recreate it
+            self.engine.dispose()  # pooled connections still hold the deleted file
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self.migrate()
         return self.engine
