@@ -152,6 +152,31 @@ def test_class_report_on_postgres(seed, pg_url):
     run_class_scenario(seed, ReviewStore(seed.settings.data_dir, url=pg_url))
 
 
+@pytest.mark.parametrize("backend", ["postgresql", "sqlite"])
+def test_two_libraries_keep_their_own_progress(seed, tmp_path, postgres, backend):
+    """Two libraries' instances on one database (or one data folder): B's notes never retire A's
+    questions, and a learner's history in A is not in B."""
+    url = postgres() if backend == "postgresql" else None
+    a = ReviewStore(tmp_path, url=url, environ={}, library="notes")
+    b = ReviewStore(tmp_path, url=url, environ={}, library="class-b")
+    quiz_a = make_quiz(seed, a)
+    item = quiz_a.session("ana", n=1, now=T0).items[0]
+    quiz_a.record("ana", item, 3, now=T0)
+    before = {i.id for i in a.items()}
+
+    others = [c for c in seed.chunks() if c.content_hash != item.content_hash]  # lacks A's passage
+    quiz_b = make_quiz(seed, b)
+    quiz_b._chunks = lambda: others
+    report = quiz_b.prepare(T0)
+    assert report.retired == 0 and b.items()
+    assert item.content_hash not in {i.content_hash for i in b.items()}
+    assert {i.id for i in a.items()} == before and not a.is_retired(item.id)
+    assert len(a.history("ana")) == 1 and b.history("ana") == []
+    if backend == "sqlite":
+        assert sorted(p.name for p in tmp_path.glob("*.sqlite3")) == [
+            "progress-class-b.sqlite3", "progress.sqlite3"]
+
+
 # --- SQLite: the default, and existing learners' files ----------------------------------------
 
 def _rows(path: Path, table: str) -> list[tuple]:

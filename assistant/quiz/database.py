@@ -5,16 +5,19 @@ class records into one place.
 `Database` opens it, brings its schema up to date with Alembic (quiz/migrations), and hands out
 transactions. SQLite runs in WAL mode with full sync and foreign keys on; a write transaction
 takes the write lock up front (BEGIN IMMEDIATE), so concurrent writers queue instead of failing.
-On PostgreSQL, `lock(conn, key)` serialises writers of one thing (a learner's card, the item
+On PostgreSQL, `Database.lock(conn, key)` serialises writers of one thing (a learner's card, the item
 bank) across instances for the rest of the transaction. Failures reach the user as one sentence
 naming the database without its password.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
+import re
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from functools import partial
 from pathlib import Path
 
 from sqlalchemy import Connection, Engine, Table, create_engine, event, text
@@ -25,6 +28,7 @@ from sqlalchemy.exc import ArgumentError, InterfaceError, OperationalError
 from ..core.errors import AssistantError
 
 DB_NAME = "progress.sqlite3"
+DEFAULT_LIBRARY = "notes"
 URL_VARIABLE = "ASSISTANT_DATABASE_URL"
 MIGRATIONS = Path(__file__).with_name("migrations")
 BUSY_SECONDS = 30
@@ -35,11 +39,14 @@ class ProgressUnavailable(AssistantError):
     """The progress database cannot be opened, reached or written."""
 
 
-def database_url(data_dir: Path, environ: Mapping[str, str] | None = None) -> URL:
-    """`ASSISTANT_DATABASE_URL` when set, else the SQLite file in `data_dir`."""
+def database_url(data_dir: Path, environ: Mapping[str, str] | None = None,
+                 library: str = DEFAULT_LIBRARY) -> URL:
+    """`ASSISTANT_DATABASE_URL` when set, else the library's SQLite file in `data_dir`
+    (progress.sqlite3 for the default library, as before libraries existed)."""
     raw = (os.environ if environ is None else environ).get(URL_VARIABLE, "").strip()
     if not raw:
-        return URL.create("sqlite", database=str(Path(data_dir) / DB_NAME))
+        name = DB_NAME if library == DEFAULT_LIBRARY else f"progress-{_checked(library)}.sqlite3"
+        return URL.create("sqlite", database=str(Path(data_dir) / name))
     try:
         url = make_url(raw)
     except ArgumentError:  # its message repeats the URL, password and all
@@ -53,15 +60,33 @@ def database_url(data_dir: Path, environ: Mapping[str, str] | None = None) -> UR
     return url
 
 
+def schema_for(library: str) -> str:
+    """The PostgreSQL schema holding a library's progress, within the 63-byte name limit."""
+    name = f"lib_{_checked(library)}"
+    if len(name) > 63:
+        name = f"lib_{library[:50]}_{hashlib.sha1(library.encode()).hexdigest()[:8]}"
+    return name
+
+
+def _checked(library: str) -> str:
+    if not re.fullmatch(r"[A-Za-z0-9_-]+", library):  # it becomes a file and a schema name
+        raise ValueError(f"not a library name: {library!r}")
+    return library
+
+
 def shown(url: URL) -> str:
     """The URL as it may be shown or logged: never the password."""
     return url.render_as_string(hide_password=True)
 
 
 class Database:
-    def __init__(self, url: URL):
+    """One library's progress: its own SQLite file, or its own schema in a PostgreSQL database,
+    so libraries sharing a server never retire or count each other's questions."""
+
+    def __init__(self, url: URL, library: str = DEFAULT_LIBRARY):
         self.url = url
         self.is_sqlite = url.get_backend_name() == "sqlite"
+        self.schema = None if self.is_sqlite else schema_for(library)
         self.path = Path(url.database) if self.is_sqlite and url.database else None
         if self.is_sqlite:
             if self.path is None:
@@ -73,6 +98,8 @@ class Database:
         else:
             self.engine = create_engine(url, pool_pre_ping=True,
                                         connect_args={"connect_timeout": 10})
+            # before SQLAlchemy's own first-connect queries, so it sees the schema as the default
+            event.listen(self.engine, "connect", partial(_use_schema, self.schema), insert=True)
         self.migrate()
 
     def __repr__(self) -> str:
@@ -87,7 +114,7 @@ class Database:
         config = Config()
         config.set_main_option("script_location", str(MIGRATIONS))
         with self._errors(), self.engine.execution_options(immediate=True).begin() as conn:
-            lock(conn, "migrate")
+            self.lock(conn, "migrate")
             config.attributes["connection"] = conn
             command.upgrade(config, "head")
 
@@ -127,12 +154,12 @@ class Database:
         return (f"Quiz progress could not be read or saved in the database {shown(self.url)}: "
                 f"{reason}; {HINT}.")
 
-
-def lock(conn: Connection, key: str) -> None:
-    """Hold `key` until this transaction ends, across every instance sharing the database.
-    SQLite needs nothing: its write transactions already run one at a time."""
-    if conn.dialect.name == "postgresql":
-        conn.execute(text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))"), {"key": key})
+    def lock(self, conn: Connection, key: str) -> None:
+        """Hold `key` until this transaction ends, across every instance sharing the library.
+        SQLite needs nothing: its write transactions already run one at a time."""
+        if self.schema:
+            conn.execute(text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))"),
+                         {"key": f"{self.schema}:{key}"})
 
 
 def upsert(conn: Connection, table: Table, rows: list[dict], *, replace: bool = False) -> None:
@@ -158,6 +185,23 @@ def _sqlite_connect(dbapi_conn, _record) -> None:
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute(f"PRAGMA busy_timeout={BUSY_SECONDS * 1000}")
     cursor.close()
+
+
+def _use_schema(schema: str, dbapi_conn, _record) -> None:
+    """Every connection works in the library's schema, created on first use (under a lock:
+    two instances creating it at once would otherwise collide)."""
+    autocommit = dbapi_conn.autocommit
+    dbapi_conn.autocommit = True
+    with dbapi_conn.cursor() as cursor:
+        cursor.execute("SELECT 1 FROM pg_namespace WHERE nspname = %s", (schema,))
+        if cursor.fetchone() is None:
+            cursor.execute("SELECT pg_advisory_lock(hashtextextended('progress schemas', 0))")
+            try:
+                cursor.execute(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
+            finally:
+                cursor.execute("SELECT pg_advisory_unlock(hashtextextended('progress schemas', 0))")
+        cursor.execute(f'SET SESSION search_path TO "{schema}"')
+    dbapi_conn.autocommit = autocommit
 
 
 def _sqlite_begin(conn: Connection) -> None:

@@ -16,7 +16,7 @@ from datetime import datetime
 from sqlalchemy import Connection, func, select, update
 
 from ..core.schema import Chunk
-from .database import Database, lock, upsert
+from .database import Database, upsert
 from .items import QuizItem, matches_any
 from .progress import _ts, utcnow
 from .tables import items as items_t
@@ -49,7 +49,7 @@ class ItemBank:
         fresh = [c for key, c in current.items() if key not in done]
         generated = generate(fresh) if fresh else []
         with self.db.write() as db:
-            lock(db, "items")  # another instance syncing the same notes waits, then finds them done
+            self.db.lock(db, "items")  # another instance syncing the same notes waits, then finds them done
             active = db.execute(select(items_t.c.id, items_t.c.source, items_t.c.content_hash)
                                 .where(items_t.c.retired_at.is_(None))).all()
             gone = [r.id for r in active if (r.source, r.content_hash) not in current]
@@ -77,7 +77,7 @@ class ItemBank:
         """Store items generated elsewhere (the LLM) and mark their passages as done for `origin`."""
         now = now or utcnow()
         with self.db.write() as db:
-            lock(db, "items")
+            self.db.lock(db, "items")
             added, restored = self._insert(db, items, now)
             upsert(db, passages_t, [{"source": c.source, "content_hash": c.content_hash,
                                    "origin": origin, "generated_at": _ts(now)} for c in passages])

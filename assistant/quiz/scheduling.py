@@ -20,7 +20,7 @@ from pathlib import Path
 from sqlalchemy import func, select
 
 from .cards import Card, Rating, Scheduler, State, card_from_row
-from .database import DB_NAME, Database, database_url, lock, upsert
+from .database import DB_NAME, DEFAULT_LIBRARY, Database, database_url, upsert
 from .item_bank import ItemBank, SyncReport
 from .items import QuizItem
 from .progress import ProgressQueries, _ts, day_start, utcnow
@@ -63,16 +63,17 @@ class Review:
 
 
 class ReviewStore(ItemBank, ProgressQueries):
-    """`data_dir` holds progress.sqlite3 unless `ASSISTANT_DATABASE_URL` (in `environ`, default the
-    process environment) or `url` names another database."""
+    """The `library`'s progress: in `data_dir` (progress.sqlite3 for the default library) unless
+    `ASSISTANT_DATABASE_URL` (in `environ`, default the process environment) or `url` names
+    another database."""
 
     def __init__(self, data_dir: Path, *, new_per_day: int = NEW_PER_DAY,
                  scheduler: Scheduler | None = None, url: str | None = None,
-                 environ: Mapping[str, str] | None = None):
+                 environ: Mapping[str, str] | None = None, library: str = DEFAULT_LIBRARY):
         data_dir = Path(data_dir)
         if url is not None:
             environ = {"ASSISTANT_DATABASE_URL": url}
-        self.db = Database(database_url(data_dir, environ))
+        self.db = Database(database_url(data_dir, environ, library), library)
         # What Quiz.prepare watches to notice a learner deleting the file to start over; a server
         # database has no file, so the data folder stands in (it never changes).
         self.path = self.db.path or data_dir
@@ -111,7 +112,7 @@ class ReviewStore(ItemBank, ProgressQueries):
         rating = Rating(int(rating))
         with self.db.write() as db:
             # Another instance reviewing this card waits here, then schedules from our result.
-            lock(db, f"card:{learner}:{item_id}")  # a shared key only costs a wait
+            self.db.lock(db, f"card:{learner}:{item_id}")  # a shared key only costs a wait
             row = db.execute(_card_of(learner, item_id)).mappings().first()
             card = _by_calendar_day(card_from_row(row), now) if row else Card(card_id=0, due=now)
             after, _ = self.scheduler.review_card(card, rating, now)
