@@ -81,12 +81,12 @@ def main() -> int:
 
     print(load_avg())
     spawn = multiprocessing.get_context("spawn")  # each instance a fresh interpreter, as an app
-    with pg_cluster.temporary_cluster() as new_database, spawn.Pool(2) as pool, \
+    with pg_cluster.temporary_cluster() as cluster, spawn.Pool(2) as pool, \
             tempfile.TemporaryDirectory() as folder:
         def new_file() -> str:
             return f"sqlite:///{tempfile.mkdtemp(dir=folder)}/progress.sqlite3"
 
-        for name, fresh in (("SQLite", new_file), ("PostgreSQL", new_database)):
+        for name, fresh in (("SQLite", new_file), ("PostgreSQL", cluster.new_database)):
             url = fresh()
             ids = setup(url, folder, args.items)
             start, end = writer(url, folder, ids, args.learners, args.reviews, 3)

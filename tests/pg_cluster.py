@@ -25,46 +25,61 @@ def bindir() -> Path | None:
     return Path(found[-1]).parent if found else None
 
 
-@contextmanager
-def temporary_cluster(fsync: bool = True) -> Iterator[callable]:
-    """Yields `new_database()`, which creates an empty database and returns its URL."""
-    bins = bindir()
-    if bins is None:
-        raise FileNotFoundError(INSTALL)
-    root = Path(tempfile.mkdtemp(prefix="progress-pg-"))  # not under pytest's root-only tmp
-    as_owner: list[str] = []
-    if os.getuid() == 0:
-        shutil.chown(root, "postgres")
-        as_owner = ["runuser", "-u", "postgres", "--"]
-    data, log = root / "data", root / "server.log"
+class Cluster:
+    def __init__(self, fsync: bool = True):
+        bins = bindir()
+        if bins is None:
+            raise FileNotFoundError(INSTALL)
+        self.bins = bins
+        self.root = Path(tempfile.mkdtemp(prefix="progress-pg-"))  # not under pytest's root-only tmp
+        self.as_owner: list[str] = []
+        if os.getuid() == 0:
+            shutil.chown(self.root, "postgres")
+            self.as_owner = ["runuser", "-u", "postgres", "--"]
+        self.data, self.log = self.root / "data", self.root / "server.log"
+        self.options = f"-c listen_addresses='' -c unix_socket_directories={self.root}"
+        if not fsync:
+            self.options += " -c fsync=off"
+        self._numbers = count(1)
+        self._run("initdb", "-D", str(self.data), "-U", "postgres", "--auth=trust", "-E", "UTF8",
+                  "--no-sync")
+        self.start()
 
-    def run(*cmd: str) -> None:
-        done = subprocess.run([*as_owner, *cmd], capture_output=True, text=True, timeout=120)
+    def _run(self, program: str, *args: str) -> None:
+        done = subprocess.run([*self.as_owner, str(self.bins / program), *args],
+                              capture_output=True, text=True, timeout=120)
         if done.returncode != 0:
-            raise RuntimeError(f"{cmd[0]} failed:\n{done.stdout}\n{done.stderr}\n"
-                               + (log.read_text() if log.exists() else ""))
+            raise RuntimeError(f"{program} failed:\n{done.stdout}\n{done.stderr}\n"
+                               + (self.log.read_text() if self.log.exists() else ""))
 
-    run(str(bins / "initdb"), "-D", str(data), "-U", "postgres", "--auth=trust", "-E", "UTF8",
-        "--no-sync")
-    options = f"-c listen_addresses='' -c unix_socket_directories={root}"
-    if not fsync:
-        options += " -c fsync=off"
-    run(str(bins / "pg_ctl"), "-D", str(data), "-l", str(log), "-w", "-t", "60", "start", "-o", options)
-    numbers = count(1)
+    def start(self) -> None:
+        self._run("pg_ctl", "-D", str(self.data), "-l", str(self.log), "-w", "-t", "60", "start",
+                  "-o", self.options)
 
-    def new_database() -> str:
+    def stop(self) -> None:
+        self._run("pg_ctl", "-D", str(self.data), "-m", "fast", "-w", "stop")
+
+    def new_database(self) -> str:
+        """An empty database; returns its URL (trust authentication: any password is let in)."""
         import psycopg
 
-        name = f"progress_{next(numbers)}"
-        with psycopg.connect(host=str(root), user="postgres", dbname="postgres",
+        name = f"progress_{next(self._numbers)}"
+        with psycopg.connect(host=str(self.root), user="postgres", dbname="postgres",
                              autocommit=True) as conn:
             conn.execute(f"CREATE DATABASE {name}")
-        return f"postgresql://postgres@/{name}?host={root}"
+        return f"postgresql://postgres@/{name}?host={self.root}"
 
-    try:
-        yield new_database
-    finally:
+    def close(self) -> None:
         try:
-            run(str(bins / "pg_ctl"), "-D", str(data), "-m", "fast", "-w", "stop")
+            self.stop()
         finally:
-            shutil.rmtree(root, ignore_errors=True)
+            shutil.rmtree(self.root, ignore_errors=True)
+
+
+@contextmanager
+def temporary_cluster(fsync: bool = True) -> Iterator[Cluster]:
+    cluster = Cluster(fsync)
+    try:
+        yield cluster
+    finally:
+        cluster.close()

@@ -14,6 +14,7 @@ import os
 import shutil
 import sqlite3
 import threading
+from datetime import timedelta
 from pathlib import Path
 
 import pg_cluster
@@ -35,8 +36,8 @@ def postgres():
     """A PostgreSQL server in a temporary cluster; yields a function making a fresh database URL."""
     if pg_cluster.bindir() is None:
         pytest.skip(pg_cluster.INSTALL)
-    with pg_cluster.temporary_cluster() as new_database:
-        yield new_database
+    with pg_cluster.temporary_cluster() as cluster:
+        yield cluster.new_database
 
 
 @pytest.fixture
@@ -175,6 +176,30 @@ def test_two_libraries_keep_their_own_progress(seed, tmp_path, postgres, backend
     if backend == "sqlite":
         assert sorted(p.name for p in tmp_path.glob("*.sqlite3")) == [
             "progress-class-b.sqlite3", "progress.sqlite3"]
+
+
+def test_a_database_that_goes_away_is_one_sentence_and_reviews_resume_when_it_is_back(tmp_path):
+    """The server stops mid-session: the review in flight is refused in one sentence (nothing half
+    written), and once the server is back the same store records again without a restart."""
+    with pg_cluster.temporary_cluster() as cluster:
+        store = ReviewStore(tmp_path, url=cluster.new_database())
+        store.add_items([_item("q1")], "test", [], T0)
+        store.review("ana", "q1", 3, T0)
+        cluster.stop()
+        with pytest.raises(ProgressUnavailable) as caught:
+            store.review("ana", "q1", 3, T0 + timedelta(minutes=10))
+        assert "could not be read or saved in the database" in str(caught.value)
+        assert "\n" not in str(caught.value)
+        cluster.start()
+        store.review("ana", "q1", 4, T0 + timedelta(minutes=11))
+        assert [h["rating"] for h in store.history("ana")] == [3, 4]
+
+
+def _item(item_id: str):
+    from assistant.quiz.items import QuizItem
+
+    return QuizItem(id=item_id, type="short", question=f"{item_id}?", answer="a", chunk_id="c",
+                    source="n.md", heading="N", passage="text", content_hash="h")
 
 
 # --- SQLite: the default, and existing learners' files ----------------------------------------
