@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, replace
+import re
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
 
 from .errors import AssistantError
@@ -33,7 +34,12 @@ class Settings:
     # A Chroma server (`chroma run`) to use instead of the embedded store in data_dir.
     chroma_host: str | None = None
     chroma_port: int = 8000
-    collection: str = "notes"
+    # The library: one index (chunks, manifest, keyword index, ingest lock, generation) under this
+    # name, so several classes can share one Chroma server without touching each other's notes.
+    # "notes" is the name every index had before libraries, so existing indexes are used as they are.
+    library: str = "notes"
+    # Seconds an ingest's lock survives without a heartbeat before another run may take it over.
+    lock_timeout: float = 60.0
     # LLM mode is on when either a key or a base URL is set; otherwise answers are extractive.
     openai_api_key: str | None = None
     openai_base_url: str | None = None
@@ -47,15 +53,39 @@ class Settings:
     # Loopback by default: notes and progress are private until logins are configured.
     host: str = "127.0.0.1"
     port: int = 7860
-    # Logins, required when listening beyond loopback (see assistant/auth.py).
+    # Logins with their roles, required when listening beyond loopback (see assistant/core/logins.py).
     users_file: Path | None = None
     users: str | None = None
     # Largest note accepted by upload in the browser.
     max_upload_mb: int = 20
 
+    def __post_init__(self):
+        if not LIBRARY_NAME.fullmatch(self.library) or self.library.endswith(RESERVED_SUFFIXES):
+            raise AssistantError(
+                f"ASSISTANT_LIBRARY must be 3-60 letters, digits, '-' or '_', starting and ending with a "
+                f"letter or digit and not ending in {' or '.join(RESERVED_SUFFIXES)}, not {self.library!r}."
+            )
+
+    @property
+    def collection(self) -> str:
+        """The Chroma collection of the library's chunks (its manifest is `NAME-files`)."""
+        return self.library
+
     @property
     def llm_enabled(self) -> bool:
         return bool(self.openai_api_key or self.openai_base_url)
+
+    def __repr__(self) -> str:
+        # Settings end up in logs and tracebacks: secrets are shown as set or not, never as text.
+        shown = []
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if f.name in SECRET_FIELDS and value:
+                value = "<set>"
+            elif f.name == "openai_base_url" and value:
+                value = re.sub(r"//[^/@]*@", "//<credentials>@", value)
+            shown.append(f"{f.name}={value!r}")
+        return f"Settings({', '.join(shown)})"
 
     @classmethod
     def from_env(cls, environ: dict | None = None, **overrides) -> "Settings":
@@ -71,6 +101,9 @@ class Settings:
                         f"{name} must be a {'number' if parse in (int, float) else 'value'}, "
                         f"not {env[name]!r}; fix or unset it."
                     ) from None
+        if env.get("ASSISTANT_COLLECTION") and not env.get("ASSISTANT_LIBRARY"):
+            # The variable's old name: the collection it named is that library's chunk collection.
+            values["library"] = env["ASSISTANT_COLLECTION"]
         values.update({k: v for k, v in overrides.items() if v is not None})
         for key in ("knowledge_dir", "data_dir"):
             values[key] = Path(values.get(key, getattr(cls, key))).expanduser()
@@ -80,13 +113,20 @@ class Settings:
         return replace(self, **{k: v for k, v in changes.items() if v is not None})
 
 
+# Chroma's collection-name rules, kept short; the suffixes name a library's other collections, so a
+# library called "x-files" would collide with library "x"'s manifest.
+LIBRARY_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{1,58}[A-Za-z0-9]")
+RESERVED_SUFFIXES = ("-files", "-meta")
+SECRET_FIELDS = {"openai_api_key", "users"}
+
 # Environment variable -> (Settings field, parser). Documented in the README's configuration table.
 _ENVIRONMENT = {
     "ASSISTANT_KNOWLEDGE_DIR": ("knowledge_dir", Path),
     "ASSISTANT_DATA_DIR": ("data_dir", Path),
     "CHROMA_HOST": ("chroma_host", str),
     "CHROMA_PORT": ("chroma_port", int),
-    "ASSISTANT_COLLECTION": ("collection", str),
+    "ASSISTANT_LIBRARY": ("library", str),
+    "ASSISTANT_LOCK_TIMEOUT": ("lock_timeout", float),
     "OPENAI_API_KEY": ("openai_api_key", str),
     "OPENAI_BASE_URL": ("openai_base_url", str),
     "ASSISTANT_MODEL": ("llm_model", str),
