@@ -1,7 +1,8 @@
-"""Index the notes: `python ingest.py [--knowledge DIR] [--db DIR] [--reset] [--json]`.
+"""Index the notes: `python ingest.py [--knowledge DIR] [--db DIR] [--library NAME] [--reset] [--json]`.
 
 Incremental: unchanged files cost nothing, changed files are re-embedded, deleted files leave the
-index. Safe to interrupt; the next run finishes the work.
+index. Safe to interrupt; the next run finishes the work. It changes one library only (default
+`notes`, or $ASSISTANT_LIBRARY), and refuses to run while another run works on that library.
 """
 
 from __future__ import annotations
@@ -18,14 +19,15 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--knowledge", help="notes folder (default: knowledge/, or $ASSISTANT_KNOWLEDGE_DIR)")
     parser.add_argument("--db", help="data directory (default: data/, or $ASSISTANT_DATA_DIR)")
-    parser.add_argument("--reset", action="store_true", help="drop the index and rebuild it")
+    parser.add_argument("--library", help="the library to index (default: notes, or $ASSISTANT_LIBRARY)")
+    parser.add_argument("--reset", action="store_true", help="drop the library's index and rebuild it")
     parser.add_argument("--json", action="store_true", help="print the result as one JSON object")
     args = parser.parse_args(argv)
 
     from assistant.services import Services
 
     try:
-        settings = Settings.from_env(knowledge_dir=args.knowledge, data_dir=args.db)
+        settings = Settings.from_env(knowledge_dir=args.knowledge, data_dir=args.db, library=args.library)
     except AssistantError as exc:
         print(str(exc), file=sys.stderr)
         return 2

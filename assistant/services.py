@@ -46,7 +46,8 @@ class Services:
     def retriever(self):
         from .index.retrieval import Retriever
 
-        keyword_cache = self.settings.data_dir / "keyword-index" / self.settings.collection
+        # The keyword index is saved per library: libraries sharing a data folder never swap theirs.
+        keyword_cache = self.settings.data_dir / "keyword-index" / self.settings.library
         return Retriever(self.store, self.embedder, cache_dir=keyword_cache)
 
     @cached_property
@@ -72,7 +73,7 @@ class Services:
             self.warmup.wait_indexed()
         if "retriever" in self.__dict__:
             return list(self.retriever.chunks)
-        return self.store.all_chunks()
+        return self.store.committed_chunks()
 
     def token_counter(self):
         """Counts model tokens when the model is already loaded; None rather than load it."""
@@ -84,7 +85,20 @@ class Services:
     def ask(self):
         from .ask.answerer import Answerer
 
-        return Answerer(self.retriever, self.llm)
+        return OneGeneration(Answerer(self.retriever, self.llm))
+
+    def role(self, login: str | None) -> str:
+        """What a login may do: "teacher" (change the notes) or "learner" (read them). Without
+        logins the one local user is the teacher."""
+        from .core.logins import role_of
+
+        return role_of(self.logins, login)
+
+    @cached_property
+    def logins(self):
+        from .core.logins import load_users
+
+        return load_users(self.settings.users_file, self.settings.users)
 
     @cached_property
     def quiz(self):
@@ -102,7 +116,7 @@ class Services:
     def sources(self):
         from .sources.service import Sources
 
-        return Sources(self.settings.knowledge_dir, lambda: self.store, chunks=self.chunks,
+        return Sources(self.settings.knowledge_dir, lambda: self.store, chunks=self.chunks, role=self.role,
                        search=lambda q, k, scope=None: self._loaded_retriever().search(q, k=k, scope=scope),
                        admin=self.admin,
                        token_counter=self.token_counter, max_upload_mb=self.settings.max_upload_mb)
@@ -112,6 +126,31 @@ class Services:
         if "warmup" in self.__dict__:
             return self.warmup.answerer().retriever
         return self.retriever
+
+
+class OneGeneration:
+    """The Answerer, answering each question from one generation of the library: the generation is
+    checked once (reloading the keyword index and chunk list when another run changed the notes),
+    and every search of that answer reads the same snapshot. Everything else is the Answerer's."""
+
+    def __init__(self, answerer):
+        self._answerer = answerer
+
+    def __getattr__(self, name):
+        return getattr(self._answerer, name)
+
+    def stream(self, question: str, history: list[dict] | None = None):
+        from .ask.answerer import Answerer
+
+        live = self._answerer
+        pinned = Answerer(live.retriever.current(), live.llm, live.config, live.picker)
+        yield from pinned.stream(question, history)
+
+    def ask(self, question: str, history: list[dict] | None = None):
+        answer = None
+        for answer in self.stream(question, history):
+            pass
+        return answer
 
 
 class Admin:
@@ -134,10 +173,19 @@ class Admin:
         return report
 
     def ensure_index(self) -> IngestReport | None:
-        """Index the knowledge folder on first start, when there is no index yet."""
-        if self._services.store.count() == 0:
+        """Index the knowledge folder on first start, when there is no index yet. When another
+        instance of the library is indexing it right now, wait for that run instead."""
+        from .core.errors import IndexBusy
+        from .index.library import Library
+
+        store = self._services.store
+        if store.count() > 0:
+            return None
+        try:
             return self.ingest()
-        return None
+        except IndexBusy:
+            Library(store).wait_until_free()
+            return None
 
     def remove(self, rel: str, delete_file) -> int:
         """See Indexer.remove."""
@@ -148,4 +196,4 @@ class Admin:
 
     def _changed(self) -> None:
         if "retriever" in self._services.__dict__:
-            self._services.retriever.refresh()
+            self._services.retriever.current()  # reloads only when the run changed the library

@@ -142,6 +142,7 @@ def build_parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--db", help="data directory (default: data/, or $ASSISTANT_DATA_DIR)")
     common.add_argument("--knowledge", help="notes folder (default: knowledge/)")
+    common.add_argument("--library", help="the library to read (default: notes, or $ASSISTANT_LIBRARY)")
     common.add_argument("--json", action="store_true", help="machine-readable output")
     sub = parser.add_subparsers(dest="command", required=True)
 
@@ -172,7 +173,7 @@ def main(argv: list[str] | None = None) -> int:
     from ..services import Services
 
     try:
-        services = Services(Settings.from_env(data_dir=args.db, knowledge_dir=args.knowledge))
+        services = Services(Settings.from_env(data_dir=args.db, knowledge_dir=args.knowledge, library=args.library))
         return args.func(services, args)
     except AssistantError as exc:
         print(str(exc), file=sys.stderr)

@@ -5,7 +5,8 @@ first, then its stale chunks are deleted, and only then are its files' manifest 
 those records are the commit point. A run killed anywhere leaves every file either at its old
 version, its new version, or (between the two writes) briefly both, all searchable; the next run
 sees the manifest disagree and finishes the job. A handful of store calls per group, not per file,
-keeps the pipeline's cost small next to embedding.
+keeps the pipeline's cost small next to embedding. A run holds its library's lock (in the store,
+index/library.py) and, when it changed anything, bumps the library's generation at its end.
 """
 
 from __future__ import annotations
@@ -15,16 +16,13 @@ import os
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from filelock import FileLock, Timeout
-
-from ..core.errors import IndexBusy
 from ..core.schema import Chunk, IngestReport, Skipped
 from .embeddings import count_tokens
+from .library import Library
 from .loaders import SUPPORTED, Unreadable, load
 from .store import FileRecord
 
@@ -134,6 +132,7 @@ class Indexer:
         self.knowledge_dir = Path(knowledge_dir)
         self.data_dir = Path(data_dir)
         self.store = store
+        self.library = Library(store)
         self._embedder = embedder
         self._loading: Future | None = None
         self._chunker = chunker
@@ -161,18 +160,22 @@ class Indexer:
         return self._loading.result()  # waits for the load, or raises what stopped it
 
     def run(self, reset: bool = False, progress: Progress | None = None) -> IngestReport:
-        busy = (f"Another indexing run is already working on {self.data_dir}; "
+        busy = (f"Another indexing run ({{holder}}) is already working on library '{self.library.name}'; "
                 "wait for it to finish, then run again.")
-        with self._exclusive(busy):
+        with self.library.locked(busy) as lease:
             if reset:
                 self.store.reset()
-            return self._run(progress)
+            report = self._run(progress, lease.check)
+            if reset or report.changed_files:
+                lease.bump_generation()
+            return report
 
     def remove(self, rel: str, delete_file: Callable[[], bool]) -> int:
         """Take one note out: `delete_file()` removes it from disk (False: it was not there), then
-        its chunks and manifest record leave the index. Under the ingest lock, so it never races a
-        run. Returns how many chunks were removed; KeyError when the note is nowhere."""
-        with self._exclusive("Indexing is running right now; wait for it to finish, then delete the note again."):
+        its chunks and manifest record leave the index. Under the library's lock, so it never races
+        a run. Returns how many chunks were removed; KeyError when the note is nowhere."""
+        busy = "Indexing is running right now ({holder}); wait for it to finish, then delete the note again."
+        with self.library.locked(busy) as lease:
             ids = self.store.ids_for_source(rel)
             in_manifest = rel in self.store.files()
             on_disk = delete_file()
@@ -180,29 +183,18 @@ class Indexer:
                 raise KeyError(rel)
             self.store.delete(sorted(ids))
             self.store.unmark_file(rel)
+            lease.bump_generation()
             return len(ids)
 
-    @contextmanager
-    def _exclusive(self, busy_message: str):
-        """One writer per data folder at a time; a second is refused at once with `busy_message`."""
-        self.data_dir.mkdir(parents=True, exist_ok=True)
-        lock = FileLock(str(self.data_dir / "ingest.lock"))
-        try:
-            lock.acquire(timeout=0)
-        except Timeout:
-            raise IndexBusy(busy_message) from None
-        try:
-            yield
-        finally:
-            lock.release()
-
-    def _run(self, progress: Progress | None) -> IngestReport:
+    def _run(self, progress: Progress | None, still_locked: Callable[[], None]) -> IngestReport:
         report = IngestReport()
         files, report.skipped = scan(self.knowledge_dir)
         manifest = self.store.files()
         on_disk = {rel for rel, _ in files}
 
-        # Deleted files leave the index.
+        # Deleted files leave the index. Before each write, the lock is checked: a run whose lock
+        # was taken over (it hung past the timeout) writes nothing more.
+        still_locked()
         deleted = sorted(set(manifest) - on_disk)
         for rel, ids in self.store.ids_for_sources(deleted).items():
             self.store.delete(sorted(ids))
@@ -220,6 +212,7 @@ class Indexer:
                 continue
             if item is not None:
                 pending.append(item)
+        still_locked()
         # Mark new files as started, so that if this run dies and a file is then deleted, the next
         # run still knows to remove the chunks already written for it. One call for all of them.
         self.store.mark_files(touched + [FileRecord(p.rel, "", 0.0, 0, 0, 0.0)
@@ -233,10 +226,12 @@ class Indexer:
         if progress:
             progress(0, total)
         for group in _groups(pending, _FLUSH_CHUNKS):
+            still_locked()
             done = self._commit(group, report, done, total, progress)
 
         report.files = len(self.store.files())
         report.chunks = self.store.count()
+        still_locked()  # what this run reports held only if no other run worked meanwhile
         return report
 
     def _prepare(self, rel: str, path: Path, record: FileRecord | None, report: IngestReport,
@@ -295,11 +290,13 @@ class Indexer:
         gone = sorted(cid for p in group for cid in p.gone)
         if fresh:
             self.store.upsert([c for _, c in fresh], vectors, [p.sha256 for p, _ in fresh])
-        if kept:
-            self.store.update_metadata([c for _, c in kept], [p.sha256 for p, _ in kept])
-        _crash_point("after-chunks")  # new chunks in, stale ones not yet deleted: both searchable
+        _crash_point("after-chunks")  # new chunks in, stale ones not yet deleted: the old version is read
         if gone:
             self.store.delete(gone)
+        # Kept chunks take the new file hash last, so a reader never finds old and new text of one
+        # file under the manifest's hash (VectorStore.committed_chunks).
+        if kept:
+            self.store.update_metadata([c for _, c in kept], [p.sha256 for p, _ in kept])
         now = time.time()
         self.store.mark_files([FileRecord(p.rel, p.sha256, p.mtime, p.size, len(p.chunks), now)
                                for p in group])

@@ -1,13 +1,15 @@
-"""Hybrid search: dense (Chroma + MiniLM) and keyword (BM25 via bm25s), fused by score.
+"""Hybrid search: dense (Chroma + MiniLM) and keyword (BM25 via bm25s), fused by score (fusion.py).
 
 Dense search finds paraphrases; BM25 finds rare exact terms (names, numbers, acronyms) and
-phrases that a small embedding model blurs. The two are combined as cosine + w * BM25 / best BM25
-among the candidates (a convex combination, cf. Bruch et al. 2023, "An Analysis of Fusion
-Functions for Hybrid Retrieval"); reciprocal rank fusion remains available (`fusion="rrf"`).
-The settings were chosen one step at a time on the Zoomcamp FAQ benchmark
-(benchmarks/zoomcamp.py), keeping only changes that are general rather than specific to that data.
-The BM25 index is saved between starts (KeywordIndex.cached): building it is most of a start-up
-with many notes.
+phrases that a small embedding model blurs. The BM25 index is saved between starts
+(KeywordIndex.cached): building it is most of a start-up with many notes.
+
+One generation at a time: a Snapshot is the library's chunks, their keyword index and their
+passages as of one generation (index/library.py), and searches only those: dense hits come live
+from Chroma, so a hit the snapshot does not hold (written by a run in progress, or after it was
+loaded) is dropped. The Retriever reads the library's generation before each use and loads a new
+snapshot when it moved; an answer takes one snapshot for all its searches (`current()`), so it
+never mixes two versions of the notes.
 """
 
 from __future__ import annotations
@@ -15,12 +17,10 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
-import re
 import shutil
 import tempfile
 import threading
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -30,37 +30,14 @@ from cachetools import LRUCache
 
 from ..core.schema import Chunk, Hit
 from ..core.text import STEMMER
+from .fusion import SearchConfig, fuse
+from .library import Library
 
 if TYPE_CHECKING:
     from .embeddings import Embedder
     from .store import VectorStore
 
 
-@dataclass(frozen=True)
-class SearchConfig:
-    # How many candidates each retriever contributes before fusion.
-    dense_k: int = 20
-    keyword_k: int = 20
-    # "score": dense_weight * cosine + keyword_weight * BM25 / (best BM25 among the candidates).
-    # "rrf": reciprocal rank fusion, the sum of weight / (rrf_k + rank).
-    # Score fusion keeps how much better the best match is, which ranks throw away: +0.001 hit@5
-    # and +0.014 MRR over the best-tuned RRF on the benchmark.
-    fusion: str = "score"
-    dense_weight: float = 1.0
-    keyword_weight: float = 0.5
-    # The RRF constant (Cormack et al. 2009 use 60); only read when fusion == "rrf".
-    rrf_k: int = 60
-    # Index adjacent word pairs beside single words, so "docker compose" or "learning rate" as a
-    # phrase outranks the two words apart: +0.007 MRR.
-    bigrams: bool = True
-    # At most this many chunks of one section (same file and heading path) per result list; the
-    # others are that passage's continuation and crowd out other passages. 0 = no limit.
-    per_section: int = 1
-    # Two chunks this similar are the same passage (a copied note, an overlap) and shown once.
-    duplicate_cosine: float = 0.98
-
-
-_WORD = re.compile(r"\W+")
 log = logging.getLogger(__name__)
 # How much an earlier question weighs, against the follow-up's own words, in what a follow-up means.
 CONTEXT_WEIGHT = 0.5
@@ -165,38 +142,30 @@ class KeywordIndex:
         return [(int(i), float(scores[i])) for i in top if scores[i] > 0]
 
 
-class Retriever:
-    def __init__(self, store: VectorStore, embedder: Embedder, config: SearchConfig | None = None,
-                 cache_dir: Path | None = None):
+class Snapshot:
+    """Search over the library as of one generation; never changes once built."""
+
+    def __init__(self, store: VectorStore, embedder: Embedder, config: SearchConfig, chunks: list[Chunk],
+                 generation: int, cache_dir: Path | None = None):
         self.store = store
         self.embedder = embedder
-        self.config = config or SearchConfig()
-        self.cache_dir = cache_dir  # where the keyword index is saved between starts; None: never
-        self._lock = threading.Lock()
-        self.refresh()
-
-    def refresh(self) -> None:
-        """Reload the keyword index from the store; call after re-indexing."""
-        chunks = self.store.all_chunks()
-        chunks.sort(key=lambda c: (c.source, c.start, c.id))
-        keyword = KeywordIndex.cached(chunks, self.config.bigrams, self.cache_dir)
-        sources = np.array([c.source for c in chunks], dtype=object)
-        entries: dict[tuple[str, str], list[Chunk]] = {}
+        self.config = config
+        self.generation = generation
+        chunks = sorted(chunks, key=lambda c: (c.source, c.start, c.id))
+        self.chunks = chunks
+        self._ids = frozenset(c.id for c in chunks)
+        self._keyword = KeywordIndex.cached(chunks, config.bigrams, cache_dir)
+        self._sources = np.array([c.source for c in chunks], dtype=object)
+        self._entries: dict[tuple[str, str], list[Chunk]] = {}
         for chunk in chunks:  # in reading order
-            entries.setdefault((chunk.source, chunk.heading), []).append(chunk)
-        with self._lock:
-            self.chunks = chunks
-            self._entries = entries
-            self._keyword = keyword
-            self._sources = sources
-            # scope -> (mask over chunks, sources in scope), computed once per scope per index.
-            self._scopes: LRUCache[str, tuple[np.ndarray, list[str]]] = LRUCache(maxsize=64)
+            self._entries.setdefault((chunk.source, chunk.heading), []).append(chunk)
+        # scope -> (mask over chunks, sources in scope), computed once per scope.
+        self._scopes: LRUCache[str, tuple[np.ndarray, list[str]]] = LRUCache(maxsize=64)
+        self._lock = threading.Lock()
 
     def entry_of(self, chunk: Chunk) -> list[Chunk]:
         """Every chunk of `chunk`'s entry (same note, same heading path), in reading order."""
-        with self._lock:
-            entries = self._entries
-        return entries.get((chunk.source, chunk.heading)) or [chunk]
+        return self._entries.get((chunk.source, chunk.heading)) or [chunk]
 
     def sources(self, scope: str | None = None) -> list[str]:
         names = sorted({c.source for c in self.chunks})
@@ -225,19 +194,17 @@ class Retriever:
         return self._search([(vectors[q], q) if q else (None, "") for q in queries], k, scope)
 
     def _search(self, queries: list[tuple[np.ndarray | None, str]], k: int, scope: str | None) -> list[list[Hit]]:
-        with self._lock:
-            chunks, keyword, sources, scopes = self.chunks, self._keyword, self._sources, self._scopes
-            scoped_here = scopes.get(scope) if scope else None
         cfg = self.config
-
         scoped = None
         mask = None
         if scope:
+            with self._lock:
+                scoped_here = self._scopes.get(scope)
             if scoped_here is None:
-                in_it = np.array([in_scope(s, scope) for s in sources], dtype=bool)
-                scoped_here = (in_it, sorted(set(sources[in_it].tolist())))
+                in_it = np.array([in_scope(s, scope) for s in self._sources], dtype=bool)
+                scoped_here = (in_it, sorted(set(self._sources[in_it].tolist())))
                 with self._lock:
-                    scopes[scope] = scoped_here
+                    self._scopes[scope] = scoped_here
             mask, scoped = scoped_here
             if not scoped:
                 return [[] for _ in queries]
@@ -247,80 +214,98 @@ class Retriever:
             if vector is None:
                 results.append([])
                 continue
-            dense = self.store.query(vector, cfg.dense_k, scoped) if cfg.dense_weight else []
-            sparse = keyword.search(text, cfg.keyword_k, mask) if cfg.keyword_weight else []
-            results.append(self._fuse(vector, dense, sparse, chunks, k))
+            dense = self._dense(vector, scoped) if cfg.dense_weight else []
+            sparse = self._keyword.search(text, cfg.keyword_k, mask) if cfg.keyword_weight else []
+            candidates = {c.id for c, _ in dense} | {self.chunks[row].id for row, _ in sparse}
+            vectors = self.store.vectors(list(candidates))
+            results.append(fuse(cfg, vector, dense, sparse, self.chunks, vectors, k))
         return results
 
-    def _fuse(self, vector: np.ndarray, dense: list[tuple[Chunk, float]],
-              sparse: list[tuple[int, float]], chunks: list[Chunk], k: int) -> list[Hit]:
-        cfg = self.config
-        by_id = {c.id: c for c, _ in dense}
-        for row, _ in sparse:
-            by_id.setdefault(chunks[row].id, chunks[row])
-        # Every candidate's vector: the exact similarity of keyword-only finds, and near-duplicates.
-        vectors = self.store.vectors(list(by_id))
-        similarity = {cid: float(v @ vector) for cid, v in vectors.items()}
-        similarity.update({c.id: s for c, s in dense})
-
-        fused: dict[str, float] = {}
-        if cfg.fusion == "rrf":
-            for rank, (chunk, _) in enumerate(dense, start=1):
-                fused[chunk.id] = fused.get(chunk.id, 0.0) + cfg.dense_weight / (cfg.rrf_k + rank)
-            for rank, (row, _) in enumerate(sparse, start=1):
-                cid = chunks[row].id
-                fused[cid] = fused.get(cid, 0.0) + cfg.keyword_weight / (cfg.rrf_k + rank)
-        else:
-            best = max((score for _, score in sparse), default=0.0)
-            floor = min((s for _, s in dense), default=0.0)
-            for cid in by_id:
-                fused[cid] = cfg.dense_weight * similarity.get(cid, floor) if cfg.dense_weight else 0.0
-            for row, score in sparse:
-                fused[chunks[row].id] += cfg.keyword_weight * score / best
-
-        ranked = sorted(fused, key=lambda cid: -fused[cid])
-        hits = [Hit(by_id[cid], fused[cid], similarity.get(cid)) for cid in ranked]
-        return self._collapse(hits, vectors, k)
+    def _dense(self, vector: np.ndarray, scoped: list[str] | None) -> list[tuple[Chunk, float]]:
+        """The nearest chunks of this generation. Chroma answers live; chunks it holds beyond this
+        snapshot (a run in progress, a newer generation) are dropped, and when they took places
+        the search is asked once more, deeper."""
+        k = self.config.dense_k
+        found = self.store.query(vector, k, scoped)
+        ours = [(c, s) for c, s in found if c.id in self._ids]
+        if len(ours) < len(found):
+            ours = [(c, s) for c, s in self.store.query(vector, 3 * k, scoped) if c.id in self._ids]
+        return ours[:k]
 
     def known_terms(self, text: str) -> set[str]:
         """Terms of `text` that occur somewhere in the notes (stemmed, stop words dropped)."""
-        with self._lock:
-            keyword = self._keyword
-        return keyword.known_terms(text)
+        return self._keyword.known_terms(text)
 
     def unknown_terms(self, text: str) -> set[str]:
         """Terms of `text` that occur nowhere in the notes (stemmed, stop words dropped)."""
-        with self._lock:
-            keyword = self._keyword
-        return keyword.unknown_terms(text)
+        return self._keyword.unknown_terms(text)
 
-    def _collapse(self, hits: list[Hit], vectors: dict[str, np.ndarray], k: int) -> list[Hit]:
-        """Drop near-duplicates of a better-ranked hit, and a section's chunks beyond per_section."""
-        cfg = self.config
-        kept: list[Hit] = []
-        kept_vectors: list[np.ndarray] = []
-        seen_text: set[str] = set()
-        per_section: dict[tuple[str, str], int] = {}
-        for hit in hits:
-            key = _WORD.sub(" ", hit.chunk.text.lower()).strip()
-            if key in seen_text:
-                continue
-            section = (hit.chunk.source, hit.chunk.heading)
-            if cfg.per_section and per_section.get(section, 0) >= cfg.per_section:
-                continue
-            vec = vectors.get(hit.chunk.id)
-            if vec is not None and any(
-                float(vec @ other) >= cfg.duplicate_cosine for other in kept_vectors
-            ):
-                continue
-            seen_text.add(key)
-            per_section[section] = per_section.get(section, 0) + 1
-            if vec is not None:
-                kept_vectors.append(vec)
-            kept.append(hit)
-            if len(kept) == k:
-                break
-        return kept
+
+class Retriever:
+    """The library's current snapshot, followed as other runs change the library. Each call below
+    checks the generation first (one small read); `current()` gives one snapshot to use throughout."""
+
+    def __init__(self, store: VectorStore, embedder: Embedder, config: SearchConfig | None = None,
+                 cache_dir: Path | None = None):
+        self.store = store
+        self.embedder = embedder
+        self.config = config or SearchConfig()
+        self.cache_dir = cache_dir  # where the keyword index is saved between starts; None: never
+        self.library = Library(store)
+        self._reloading = threading.Lock()
+        self._snapshot: Snapshot | None = None
+        self.refresh()
+
+    def current(self) -> Snapshot:
+        """The snapshot of the library's latest generation, loaded first when it moved."""
+        generation = self.library.generation()
+        snapshot = self._snapshot
+        if snapshot is not None and snapshot.generation == generation:
+            return snapshot
+        with self._reloading:  # one thread reloads; the others wait for its snapshot
+            if self._snapshot is None or self._snapshot.generation != generation:
+                self._load(generation)
+            return self._snapshot
+
+    def refresh(self) -> None:
+        """Reload from the store now (after this process re-indexed)."""
+        with self._reloading:
+            self._load(self.library.generation())
+
+    def _load(self, generation: int) -> None:
+        if self._snapshot is not None:
+            self.store.catch_up()  # another process may have written: let our vector index see it
+        # Read after the generation: a run committing meanwhile only makes this snapshot newer
+        # than its number, and the next call loads again.
+        chunks = self.store.committed_chunks()
+        self._snapshot = Snapshot(self.store, self.embedder, self.config, chunks, generation, self.cache_dir)
+        log.info("Loaded generation %d of library '%s': %d chunks.", generation, self.library.name, len(chunks))
+
+    @property
+    def generation(self) -> int:
+        return self.current().generation
+
+    @property
+    def chunks(self) -> list[Chunk]:
+        return self.current().chunks
+
+    def entry_of(self, chunk: Chunk) -> list[Chunk]:
+        return self.current().entry_of(chunk)
+
+    def sources(self, scope: str | None = None) -> list[str]:
+        return self.current().sources(scope)
+
+    def search(self, query: str, k: int = 5, scope: str | None = None, context: str | None = None) -> list[Hit]:
+        return self.current().search(query, k, scope, context)
+
+    def search_batch(self, queries: list[str], k: int = 5, scope: str | None = None) -> list[list[Hit]]:
+        return self.current().search_batch(queries, k, scope)
+
+    def known_terms(self, text: str) -> set[str]:
+        return self.current().known_terms(text)
+
+    def unknown_terms(self, text: str) -> set[str]:
+        return self.current().unknown_terms(text)
 
 
 def in_scope(source: str, scope: str | None) -> bool:

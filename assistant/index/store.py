@@ -1,8 +1,10 @@
-"""The one module that imports chromadb: chunks and the file manifest, embedded on disk or on a server.
+"""The one module that imports chromadb: a library's chunks, manifest and records, embedded or on a server.
 
-The store never embeds; callers hand it vectors. All index state lives in Chroma (chunks in one
-collection, one manifest record per indexed file in another), so the embedded store and a Chroma
-server behave the same and another machine can pick up a server's index as it is.
+The store never embeds; callers hand it vectors. All index state lives in Chroma, under the
+library's name (settings.library): its chunks in collection NAME, one manifest record per indexed
+file in NAME-files, and its ingest lock and generation in NAME-meta (index/library.py). So the
+embedded store and a Chroma server behave the same, another machine can pick up a server's index
+as it is, and libraries on one server never touch each other's collections.
 """
 
 from __future__ import annotations
@@ -87,22 +89,42 @@ def _chunk_from(chunk_id: str, text: str, meta: dict) -> Chunk:
 
 
 class VectorStore:
-    """Chunks with their vectors, plus the manifest of files whose chunks are complete."""
+    """A library's chunks with their vectors, the manifest of files whose chunks are complete, and a
+    few named records (the ingest lock, the generation)."""
 
     def __init__(self, settings: Settings):
         self.settings = settings
+        self.library = settings.library
         self._client = _client(settings)
+        self._meta = None  # opened on first use: reading an old index never creates it
         self._guard(self._open)
 
     def _open(self) -> None:
         self._chunks = self._client.get_or_create_collection(
-            self.settings.collection,
+            self.library,
             embedding_function=None,  # we give vectors; None stops Chroma fetching its ONNX model
             metadata={"hnsw:space": "cosine"},
         )
-        self._files = self._client.get_or_create_collection(
-            f"{self.settings.collection}-files", embedding_function=None
-        )
+        self._files = self._client.get_or_create_collection(f"{self.library}-files", embedding_function=None)
+        self._meta = None
+
+    def _do(self, which: str, method: str, **kwargs):
+        """`method(**kwargs)` on the library's `which` collection ("chunks", "files" or "meta"),
+        with failures as one sentence. A collection that another instance's --reset dropped and
+        re-created is looked up again and the call retried once."""
+        def call():
+            if which == "meta" and self._meta is None:
+                self._meta = self._client.get_or_create_collection(f"{self.library}-meta",
+                                                                   embedding_function=None)
+            return getattr(getattr(self, f"_{which}"), method)(**kwargs)
+
+        try:
+            return self._guard(call)
+        except Exception as exc:
+            if type(exc).__name__ != "NotFoundError":
+                raise
+        self._guard(self._open)
+        return self._guard(call)
 
     def _guard(self, call, *args, **kwargs):
         """Run a Chroma call, turning connection failures into one sentence for the user."""
@@ -142,15 +164,13 @@ class VectorStore:
     # --- chunks ---------------------------------------------------------------------------
 
     def count(self) -> int:
-        return self._guard(self._chunks.count)
+        return self._do("chunks", "count")
 
     def upsert(self, chunks: list[Chunk], vectors: np.ndarray, file_hashes: list[str]) -> None:
         """Write chunks with their vectors; `file_hashes[i]` is the hash of chunk i's file."""
         for i in range(0, len(chunks), _BATCH):
             part = chunks[i : i + _BATCH]
-            self._guard(
-                self._chunks.upsert,
-                ids=[c.id for c in part],
+            self._do("chunks", "upsert", ids=[c.id for c in part],
                 embeddings=np.asarray(vectors[i : i + _BATCH], dtype=np.float32),
                 documents=[c.text for c in part],
                 metadatas=[_chunk_metadata(c, h) for c, h in zip(part, file_hashes[i : i + _BATCH])],
@@ -160,15 +180,13 @@ class VectorStore:
         """Move unchanged chunks to their new position without re-embedding them."""
         for i in range(0, len(chunks), _BATCH):
             part = chunks[i : i + _BATCH]
-            self._guard(
-                self._chunks.update,
-                ids=[c.id for c in part],
+            self._do("chunks", "update", ids=[c.id for c in part],
                 metadatas=[_chunk_metadata(c, h) for c, h in zip(part, file_hashes[i : i + _BATCH])],
             )
 
     def delete(self, ids: list[str]) -> None:
         for i in range(0, len(ids), _BATCH):
-            self._guard(self._chunks.delete, ids=ids[i : i + _BATCH])
+            self._do("chunks", "delete", ids=ids[i : i + _BATCH])
 
     def ids_for_source(self, source: str) -> set[str]:
         return self.ids_for_sources([source])[source]
@@ -178,32 +196,45 @@ class VectorStore:
         found: dict[str, set[str]] = {s: set() for s in sources}
         for i in range(0, len(sources), 500):
             part = sources[i : i + 500]
-            got = self._guard(self._chunks.get, where={"source": {"$in": part}}, include=["metadatas"])
+            got = self._do("chunks", "get", where={"source": {"$in": part}}, include=["metadatas"])
             for cid, meta in zip(got["ids"], got["metadatas"]):
                 found[meta["source"]].add(cid)
         return found
 
     def all_chunks(self) -> list[Chunk]:
         """Every chunk, in pages, for the keyword index and the source browser."""
-        chunks: list[Chunk] = []
+        return [_chunk_from(cid, text, meta) for cid, text, meta in self._every_chunk()]
+
+    def committed_chunks(self) -> list[Chunk]:
+        """The chunks of the files as the manifest has them: a chunk is left out while its file's
+        new version is being written (its file hash is not yet the manifest's) and after a run
+        died half-way, so what an app loads during another process's ingest never holds two
+        versions of a note. Chunks of a file the manifest does not list, or without a file hash,
+        were written by other means (benchmarks/scale.py) and are always in."""
+        manifest = {path: record.sha256 for path, record in self.files().items()}
+        return [_chunk_from(cid, text, meta) for cid, text, meta in self._every_chunk()
+                if meta.get("file_hash") is None or manifest.get(meta["source"], meta["file_hash"]) == meta["file_hash"]]
+
+    def _every_chunk(self):
         offset = 0
         while True:
-            got = self._guard(
-                self._chunks.get,
-                include=["documents", "metadatas"],
-                limit=_BATCH,
-                offset=offset,
-            )
-            for cid, text, meta in zip(got["ids"], got["documents"], got["metadatas"]):
-                chunks.append(_chunk_from(cid, text, meta))
+            got = self._do("chunks", "get", include=["documents", "metadatas"], limit=_BATCH, offset=offset)
+            yield from zip(got["ids"], got["documents"], got["metadatas"])
             if len(got["ids"]) < _BATCH:
-                return chunks
+                return
             offset += _BATCH
+
+    def catch_up(self) -> None:
+        """Make this process's searches see what another process wrote. The embedded store reads
+        other processes' writes into its in-memory vector index only when this process writes,
+        so an empty delete is written; a server needs nothing (it is the one process)."""
+        if not self.settings.chroma_host:
+            self._do("chunks", "delete", ids=["~catch-up~"])
 
     def get(self, ids: list[str]) -> list[Chunk]:
         if not ids:
             return []
-        got = self._guard(self._chunks.get, ids=list(ids), include=["documents", "metadatas"])
+        got = self._do("chunks", "get", ids=list(ids), include=["documents", "metadatas"])
         by_id = {
             cid: _chunk_from(cid, text, meta)
             for cid, text, meta in zip(got["ids"], got["documents"], got["metadatas"])
@@ -213,7 +244,7 @@ class VectorStore:
     def vectors(self, ids: list[str]) -> dict[str, np.ndarray]:
         if not ids:
             return {}
-        got = self._guard(self._chunks.get, ids=list(ids), include=["embeddings"])
+        got = self._do("chunks", "get", ids=list(ids), include=["embeddings"])
         return {cid: np.asarray(v, dtype=np.float32) for cid, v in zip(got["ids"], got["embeddings"])}
 
     def query(
@@ -229,9 +260,7 @@ class VectorStore:
             where = {"source": {"$in": list(sources)}}
         # No count() first: Chroma returns fewer than k (or none) by itself, and the extra round
         # trip cost 7 ms a search at 100k chunks, more through a server.
-        got = self._guard(
-            self._chunks.query,
-            query_embeddings=[np.asarray(vector, dtype=np.float32)],
+        got = self._do("chunks", "query", query_embeddings=[np.asarray(vector, dtype=np.float32)],
             n_results=k,
             where=where,
             include=["documents", "metadatas", "distances"],
@@ -246,7 +275,7 @@ class VectorStore:
     # --- file manifest --------------------------------------------------------------------
 
     def files(self) -> dict[str, FileRecord]:
-        got = self._guard(self._files.get, include=["metadatas"])
+        got = self._do("files", "get", include=["metadatas"])
         return {
             meta["path"]: FileRecord(
                 path=meta["path"],
@@ -263,24 +292,46 @@ class VectorStore:
         """Written only after all of the files' chunks are in: their commit point."""
         for i in range(0, len(records), _BATCH):
             part = records[i : i + _BATCH]
-            self._guard(
-                self._files.upsert,
-                ids=[r.path for r in part],
+            self._do("files", "upsert", ids=[r.path for r in part],
                 embeddings=[[1.0]] * len(part),  # the manifest is looked up by id, never searched
                 metadatas=[r.__dict__ for r in part],
             )
 
     def unmark_file(self, path: str) -> None:
-        self._guard(self._files.delete, ids=[path])
+        self._do("files", "delete", ids=[path])
 
     def reset(self) -> None:
-        for name in (self.settings.collection, f"{self.settings.collection}-files"):
+        """Drop the library's chunks and manifest (its lock and generation stay: a reset is a run)."""
+        for name in (self.library, f"{self.library}-files"):
             try:
                 self._guard(self._client.delete_collection, name)
             except Exception as exc:  # a collection that does not exist yet is fine
                 if "does not exist" not in str(exc).lower() and "not found" not in str(exc).lower():
                     raise
-        self._open()
+        self._guard(self._open)
+
+    # --- named records (index/library.py): small metadata dicts by id -----------------------
+
+    def record(self, key: str) -> dict | None:
+        got = self._do("meta", "get", ids=[key], include=["metadatas"])
+        return dict(got["metadatas"][0]) if got["ids"] else None
+
+    def add_record(self, key: str, values: dict) -> dict | None:
+        """Write the record only when there is none under `key` (Chroma keeps the first of two
+        adds of one id, also from two processes at once); returns the record stored now."""
+        self._do("meta", "add", ids=[key], embeddings=[[1.0]], metadatas=[values])
+        return self.record(key)
+
+    def put_record(self, key: str, values: dict) -> None:
+        self._do("meta", "upsert", ids=[key], embeddings=[[1.0]], metadatas=[values])
+
+    def touch_record(self, key: str, values: dict) -> None:
+        """Change some values of the record, if there is one (never creates it)."""
+        self._do("meta", "update", ids=[key], metadatas=[values])
+
+    def delete_record(self, key: str, where: dict | None = None) -> None:
+        """Delete the record; with `where`, only while its values still match it."""
+        self._do("meta", "delete", ids=[key], where=where)
 
 
 def _looks_like_connection_error(exc: Exception) -> bool:

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..core.errors import AssistantError
+from ..core.logins import TEACHER
 from ..core.schema import Chunk, Hit
 from ..core.wording import plural, shorten
 from .folder import (
@@ -40,18 +41,24 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+LEARNER_REFUSED = ("Only a teacher can add, delete or re-index notes; you are signed in as a learner, "
+                   "so the notes are read-only for you.")
+
 
 class Sources:
-    """`store`: the VectorStore, or a call that opens it on first use (the app shows its page first)."""
+    """`store`: the VectorStore, or a call that opens it on first use (the app shows its page first).
+    `role`: a login name's role (assistant/core/logins.py); the tab asks `may_change` before any
+    upload, delete or re-index."""
 
     def __init__(self, knowledge_dir: Path, store: VectorStore | Callable[[], VectorStore], *,
-                 chunks: Callable[[], list[Chunk]],
+                 chunks: Callable[[], list[Chunk]], role: Callable[[str | None], str] = lambda login: TEACHER,
                  search: Callable[..., list[Hit]], admin: Admin,
                  token_counter: Callable[[], Callable[[str], int] | None] = lambda: None,
                  max_upload_mb: float | None = None):
         self.root = Path(knowledge_dir)
         self._open_store = store
         self._chunks = chunks
+        self._role = role
         self._search = search
         self._admin = admin
         self._token_counter = token_counter
@@ -131,6 +138,10 @@ class Sources:
         return got[0] if got else None
 
     # --- changing ------------------------------------------------------------------------
+
+    def may_change(self, login: str | None) -> bool:
+        """Whether this login may upload, delete and re-index (a teacher, or the local user)."""
+        return self._role(login) == TEACHER
 
     def reindex(self, progress: Callable[[int, int], None] | None = None) -> str:
         """Run an incremental ingest; returns what changed (HTML) or the one-sentence reason it did not."""
