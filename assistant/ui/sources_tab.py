@@ -1,5 +1,9 @@
 """The Sources tab: the note tree, the rendered note with a passage highlighted, search, upload,
 re-index and delete. Handlers stay a few lines around the Sources service (assistant/sources/).
+
+Upload, delete and re-index are a teacher's: a learner's page loads without those controls, and
+each of their handlers asks the service about the signed-in login first, so a learner calling the
+endpoint from a script is refused on the server too.
 """
 
 from __future__ import annotations
@@ -10,7 +14,9 @@ import gradio as gr
 
 from ..core.errors import AssistantError
 from ..sources.folder import note_folders
+from ..sources.service import LEARNER_REFUSED
 from ..sources.view import EMPTY_VIEW, render_message
+from .auth import login_name
 
 MODES = [("Note", "note"), ("Chunks", "chunks")]
 TOP_LEVEL = "(top level)"
@@ -204,7 +210,7 @@ def build_sources_tab(sources, open_source: gr.Textbox) -> None:
             hits = gr.HTML("", css_template=HITS_CSS, js_on_load=PICK_JS, elem_id="sources-hits", visible=False)
             tree = gr.HTML('<div class="src-empty">Loading your notes…</div>', css_template=TREE_CSS, js_on_load=PICK_JS,
                            elem_id="sources-tree")
-            with gr.Accordion("Add notes", open=False, elem_id="sources-add"):
+            with gr.Accordion("Add notes", open=False, elem_id="sources-add") as add_notes:
                 # No file_types: Gradio would reject a whole drop for one wrong file with a generic
                 # error; each file is checked by Sources.upload and answered with a sentence.
                 upload = gr.File(label="Markdown, MDX, text, PDF or HTML notes", file_count="multiple",
@@ -252,23 +258,40 @@ def build_sources_tab(sources, open_source: gr.Textbox) -> None:
         status_html, tree_html = sources.overview(message)
         return status_html, tree_html, gr.Dropdown(choices=_folders(sources))
 
-    def run_reindex(progress=gr.Progress()):
+    def on_load(request: gr.Request):
+        teacher = sources.may_change(login_name(request))
+        return (*refresh(), gr.Button(visible=teacher), gr.Accordion(visible=teacher),
+                gr.Button(visible=teacher))
+
+    def refused(request: gr.Request) -> str | None:
+        """The sentence for a learner trying to change the notes; None for a teacher."""
+        return None if sources.may_change(login_name(request)) else LEARNER_REFUSED
+
+    def run_reindex(request: gr.Request, progress=gr.Progress()):
+        if refusal := refused(request):
+            return refresh(f'<span class="error">{html.escape(refusal)}</span>')
+
         def report(done: int, total: int) -> None:
             progress((done, total) if total else 1.0, desc="Embedding new and changed passages", unit="chunks")
         return refresh(sources.reindex(report))
 
-    def save(files, folder_value):
+    def save(files, folder_value, request: gr.Request):
+        if refusal := refused(request):
+            return f'<span class="error">{html.escape(refusal)}</span>', None
         paths = [getattr(f, "name", f) for f in (files or [])]
         message, _ = sources.upload(paths, "" if folder_value == TOP_LEVEL else folder_value)
         return message, None
 
-    def ask_delete(state: dict):
-        if not state.get("source"):
+    def ask_delete(state: dict, request: gr.Request):
+        if not state.get("source") or refused(request):
             return gr.Row(visible=False), ""
         return gr.Row(visible=True), (f"Delete **{state['source']}** from the notes folder and the index? "
                                       "This cannot be undone.")
 
-    def do_delete(state: dict):
+    def do_delete(state: dict, request: gr.Request):
+        if refusal := refused(request):
+            message = f'<span class="error">{html.escape(refusal)}</span>'
+            return (*refresh(message), gr.skip(), gr.skip(), gr.Row(visible=False), gr.skip())
         try:
             message = sources.delete(state.get("source") or "")
         except AssistantError as exc:
@@ -278,7 +301,8 @@ def build_sources_tab(sources, open_source: gr.Textbox) -> None:
                 {"source": None, "heading": None, "chunk": None}, gr.Row(visible=False),
                 gr.Button(interactive=False))
 
-    gr.on(None, refresh, None, [status, tree, folder], show_progress="hidden")  # on every page load
+    # On every page load: the tree and status, and the controls this login may use.
+    gr.on(None, on_load, None, [status, tree, folder, reindex_btn, add_notes, delete_btn], show_progress="hidden")
     view_out = [view, current, delete_btn]
     refresh_out = [status, tree, folder]
     for source in (tree, hits, view):
