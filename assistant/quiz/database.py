@@ -75,8 +75,8 @@ def _checked(library: str) -> str:
 
 
 def shown(url: URL) -> str:
-    """The URL as it may be shown or logged: never the password."""
-    return url.render_as_string(hide_password=True)
+    """The URL as it may be shown or logged: never the password (nor our driver's name)."""
+    return url.set(drivername=url.get_backend_name()).render_as_string(hide_password=True)
 
 
 class Database:
