@@ -153,11 +153,12 @@ def test_class_report_on_postgres(seed, pg_url):
     run_class_scenario(seed, ReviewStore(seed.settings.data_dir, url=pg_url))
 
 
-@pytest.mark.parametrize("backend", ["postgresql", "sqlite"])
+@pytest.mark.parametrize("backend", ["postgresql", "sqlite", "sqlite-file"])
 def test_two_libraries_keep_their_own_progress(seed, tmp_path, postgres, backend):
-    """Two libraries' instances on one database (or one data folder): B's notes never retire A's
-    questions, and a learner's history in A is not in B."""
-    url = postgres() if backend == "postgresql" else None
+    """Two libraries' instances on one database (or one data folder, or one named SQLite file):
+    B's notes never retire A's questions, and a learner's history in A is not in B."""
+    url = {"postgresql": postgres() if backend == "postgresql" else None, "sqlite": None,
+           "sqlite-file": f"sqlite:///{tmp_path}/class.sqlite3"}[backend]
     a = ReviewStore(tmp_path, url=url, environ={}, library="notes")
     b = ReviewStore(tmp_path, url=url, environ={}, library="class-b")
     quiz_a = make_quiz(seed, a)
@@ -173,9 +174,9 @@ def test_two_libraries_keep_their_own_progress(seed, tmp_path, postgres, backend
     assert item.content_hash not in {i.content_hash for i in b.items()}
     assert {i.id for i in a.items()} == before and not a.is_retired(item.id)
     assert len(a.history("ana")) == 1 and b.history("ana") == []
-    if backend == "sqlite":
-        assert sorted(p.name for p in tmp_path.glob("*.sqlite3")) == [
-            "progress-class-b.sqlite3", "progress.sqlite3"]
+    files = {"sqlite": ["progress-class-b.sqlite3", "progress.sqlite3"],
+             "sqlite-file": ["class-class-b.sqlite3", "class.sqlite3"], "postgresql": []}[backend]
+    assert sorted(p.name for p in tmp_path.glob("*.sqlite3")) == files
 
 
 def test_a_database_that_goes_away_is_one_sentence_and_reviews_resume_when_it_is_back(tmp_path):

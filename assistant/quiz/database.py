@@ -57,6 +57,9 @@ def database_url(data_dir: Path, environ: Mapping[str, str] | None = None,
             f"PostgreSQL or SQLite only, so {HINT}.")
     if url.get_backend_name() == "postgresql":  # psycopg 3 is the driver we ship, not psycopg2
         url = url.set(drivername="postgresql+psycopg")
+    elif url.database and library != DEFAULT_LIBRARY:  # a named file: each library beside it
+        path = Path(url.database)
+        url = url.set(database=str(path.with_name(f"{path.stem}-{_checked(library)}{path.suffix}")))
     return url
 
 
