@@ -16,6 +16,7 @@ from functools import lru_cache
 
 import numpy as np
 
+from ..core.support import contradicts, negated
 from ..core.text import STOPWORDS, stem
 
 GOOD, HARD, AGAIN = 3, 2, 1
@@ -33,7 +34,13 @@ _SCALES = {"hundred": 100, "thousand": 1_000, "million": 1_000_000, "billion": 1
            "trillion": 1_000_000_000_000}
 _SUFFIX = {"k": 1_000, "m": 1_000_000, "mn": 1_000_000, "b": 1_000_000_000, "bn": 1_000_000_000}
 NUMBER_WORDS = frozenset(_UNITS_WORDS) | frozenset(_TENS_WORDS) | frozenset(_SCALES)
-
+# Stop words that change what a number means: "more than 4" and "not 4" are not "4 MORE months".
+# They never count as filler when an answer is compared with the reference.
+_BOUND_WORDS = frozenset(
+    "not no never none nor neither more less fewer than over under above below least most "
+    "exceed exceeds exactly only".split()
+)
+_FILLER = STOPWORDS - _BOUND_WORDS
 
 
 def fold(text: str) -> str:
@@ -136,10 +143,13 @@ def same_answer(given: str, expected: str) -> bool:
         return False
     if g == e:
         return True
+    if negated(given) != negated(expected):
+        return False
     e_nums, g_nums = numbers_in(expected), numbers_in(given)
     if e_nums and g_nums and e_nums == g_nums:
-        # "4" for "4 MORE months", "95" for "95%": the numbers agree and no other word disagrees.
-        extra = set(g.split()) - set(e.split()) - STOPWORDS
+        # "4" for "4 MORE months", "95" for "95%": the numbers agree and no other word disagrees
+        # ("more than 4" adds "than": a bound the reference does not set).
+        extra = set(g.split()) - set(e.split()) - _FILLER
         return not extra
     return False
 
@@ -244,7 +254,10 @@ def grade_by_meaning(given: str, reference: str, embedder) -> Verdict:
     coverage = len(key & used) / len(key) if key else 0.0
     score = MEANING_WEIGHT * similarity + (1 - MEANING_WEIGHT) * min(1.0, coverage * 1.5)
     missing = [w for w in _key_words(reference) if stem(w) not in used][:4]
-    if score >= CORRECT_AT:
+    if _negates(given, reference, used, key):
+        verdict = Verdict(False, reference, given, min(score, PARTIAL_AT - 0.01),
+                          "Your answer says the opposite of the reference answer.")
+    elif score >= CORRECT_AT:
         verdict = Verdict(True, reference, given, score, "Matches the reference answer in meaning.")
     elif score >= PARTIAL_AT:
         verdict = Verdict(False, reference, given, score, "Partly right.", close=True)
@@ -254,6 +267,17 @@ def grade_by_meaning(given: str, reference: str, embedder) -> Verdict:
         verdict.feedback += " Key terms missing: " + ", ".join(missing) + "."
     verdict.details = {"similarity": round(similarity, 3), "key_terms": round(coverage, 3)}
     return verdict
+
+
+def _negates(given: str, reference: str, used: set[str], key: set[str]) -> bool:
+    """The reference's own words with "not" added or taken away, clause by clause ("it is not
+    trained on text" for "trained on text"; "work with text and images" for "work with text, images -
+    not just one type" agrees). Only when most of the answer's words are the reference's: a
+    paraphrase in other words may say the same thing the other way round ("avoid it" for "should not
+    be used")."""
+    if not used or len(used & key) / len(used) < 0.6:
+        return False
+    return contradicts(given, reference)
 
 
 def _key_words(text: str) -> list[str]:
