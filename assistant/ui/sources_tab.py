@@ -201,7 +201,9 @@ def build_sources_tab(sources, open_source: gr.Textbox) -> None:
         # Filled on page load (below), so the page never shows a tree from when the app started.
         status = gr.HTML('<span class="muted">Checking the notes folder…</span>', css_template=STATUS_CSS,
                          js_on_load=None, elem_id="sources-status", padding=False)
-        reindex_btn = gr.Button("Re-index", size="sm", scale=0, min_width=110, elem_id="sources-reindex")
+        # A teacher's controls are shown on page load (on_load), never sent to a learner's page.
+        reindex_btn = gr.Button("Re-index", size="sm", scale=0, min_width=110, elem_id="sources-reindex",
+                                visible=False)
 
     with gr.Row(equal_height=False):
         with gr.Column(scale=1, min_width=280):
@@ -210,7 +212,7 @@ def build_sources_tab(sources, open_source: gr.Textbox) -> None:
             hits = gr.HTML("", css_template=HITS_CSS, js_on_load=PICK_JS, elem_id="sources-hits", visible=False)
             tree = gr.HTML('<div class="src-empty">Loading your notes…</div>', css_template=TREE_CSS, js_on_load=PICK_JS,
                            elem_id="sources-tree")
-            with gr.Accordion("Add notes", open=False, elem_id="sources-add") as add_notes:
+            with gr.Accordion("Add notes", open=False, elem_id="sources-add", visible=False) as add_notes:
                 # No file_types: Gradio would reject a whole drop for one wrong file with a generic
                 # error; each file is checked by Sources.upload and answered with a sentence.
                 upload = gr.File(label="Markdown, MDX, text, PDF or HTML notes", file_count="multiple",
@@ -223,7 +225,7 @@ def build_sources_tab(sources, open_source: gr.Textbox) -> None:
                 mode = gr.Radio(MODES, value="note", show_label=False, container=False, scale=1,
                                 elem_id="sources-mode")
                 delete_btn = gr.Button("Delete note…", size="sm", scale=0, min_width=120,
-                                       interactive=False, elem_id="sources-delete")
+                                       interactive=False, elem_id="sources-delete", visible=False)
             with gr.Row(visible=False, elem_id="sources-confirm") as confirm_row:
                 confirm_text = gr.Markdown()
                 confirm_btn = gr.Button("Delete", variant="stop", size="sm", scale=0, min_width=90,
@@ -260,7 +262,8 @@ def build_sources_tab(sources, open_source: gr.Textbox) -> None:
 
     def on_load(request: gr.Request):
         teacher = sources.may_change(login_name(request))
-        return (*refresh(), gr.Button(visible=teacher), gr.Accordion(visible=teacher),
+        note = "" if teacher else '<span class="muted">Read-only: your teacher adds and changes the notes.</span>'
+        return (*refresh(note), gr.Button(visible=teacher), gr.Accordion(visible=teacher),
                 gr.Button(visible=teacher))
 
     def refused(request: gr.Request) -> str | None:
