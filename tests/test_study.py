@@ -126,6 +126,16 @@ def test_memory_says_when_a_passage_was_reviewed_and_its_recall(seed, study):
     assert study.memory("bob", chunks, T0 + timedelta(days=3)) == {}
 
 
+def test_a_passage_forgotten_last_evening_is_not_recalled_at_100_percent_this_morning(seed, study):
+    # FSRS's own retrievability counts whole days: 14 hours after a failure it still said 100%.
+    _, chunks = _cited(seed, QUESTIONS[0])
+    item = study.items_for(chunks, "ana", 1, now=T0)[0]
+    study.quiz.record("ana", item, 1, now=T0)  # Again: forgotten
+    morning = study.memory("ana", chunks, T0 + timedelta(hours=14))[item.chunk_id]
+    assert morning.recall < 0.9 and "recall ~100%" not in morning.label(T0 + timedelta(hours=14))
+    assert study.next("ana", T0 + timedelta(hours=14)).due[0].recall == pytest.approx(morning.recall)
+
+
 def test_memory_labels():
     now = T0
     assert Memory(1, now, 0.7).label(now) == "reviewed today · recall ~70%"
