@@ -7,6 +7,7 @@ import shutil
 
 import pytest
 from browser import DATA, assert_readable, shot, use_scheme
+from conftest import run_cli
 from playwright.sync_api import expect
 
 UNSAFE = """# Unsafe note
@@ -183,6 +184,19 @@ def test_status_shows_notes_changed_on_disk_until_reindexed(page, app_server):
     expect(status).to_contain_text("Re-indexed", timeout=180_000)
     expect(status).to_contain_text("search is up to date")
     expect(page.locator("#sources-tree .badge.edited")).to_have_count(0)
+
+
+def test_an_ingest_by_another_process_shows_in_the_open_page(page, app_server):
+    open_sources(page)
+    expect(page.locator("#sources-status")).to_contain_text("search is up to date")
+    (app_server.knowledge / "from-elsewhere.md").write_text(
+        "# From elsewhere\n\nA note indexed by python ingest.py while the page was open.\n")
+    done = run_cli("ingest.py", "--knowledge", str(app_server.knowledge), "--db", str(app_server.data))
+    assert done.returncode == 0, done.stderr
+    # No reload: the page notices the library's new generation by itself.
+    expect(page.locator("#sources-tree")).to_contain_text("from-elsewhere.md", timeout=30_000)
+    expect(page.locator("#sources-status")).to_contain_text("search is up to date")
+    assert not page.errors
 
 
 @pytest.mark.parametrize("scheme", ["light", "dark"])

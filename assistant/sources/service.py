@@ -70,6 +70,13 @@ class Sources:
 
     # --- looking -------------------------------------------------------------------------
 
+    def generation(self) -> int:
+        """The library's generation: it moves whenever any run (another process, another
+        instance) changed the library, so a page can tell that its view is out of date."""
+        from ..index.library import Library
+
+        return Library(self._store).generation()
+
     def status(self) -> IndexStatus:
         return index_status(self.root, self._store.files(), self._store.count())
 
