@@ -70,6 +70,19 @@ def indexed(notes: Path, tmp: Path, embedder):
     return services, Study(services.quiz)
 
 
+def supported_by_passage(item) -> bool:
+    """The item's answer is in its passage, read as the learner reads it (links and emphasis as
+    their text: an answer quoting a note's link text is the note's words)."""
+    from assistant.quiz.checking import normalize
+    from assistant.quiz.reading import plain
+
+    if answer_in_source(item):
+        return True
+    passage = normalize(plain(item.passage))
+    parts = item.answer.split("; ") if item.kind == "list" else [item.answer]
+    return all(normalize(plain(p).rstrip(" …")) in passage for p in parts)
+
+
 def questions_of(name: str, services, question_file: Path | None) -> list[str]:
     if question_file is None:  # the seed notes: one question per section heading
         seen: list[str] = []
@@ -112,7 +125,7 @@ def measure_items(name: str, notes: Path, question_file: Path | None, embedder) 
             cited = {c.id for c in chunks}
             total += len(items)
             exact += sum(i.chunk_id in cited for i in items)
-            supported += sum(answer_in_source(i) for i in items)
+            supported += sum(supported_by_passage(i) for i in items)
             per_answer_dups += duplicates(items)
             all_items += [i for i in items if i.id not in {a.id for a in all_items}]
         result = {

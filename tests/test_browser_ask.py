@@ -1,7 +1,10 @@
 """The Ask tab in a real browser: ask, read the answer and its sources, open the cited passage."""
 
+import shutil
+
 import pytest
-from browser import ROOT, assert_readable, shot, use_scheme
+from browser import ROOT, assert_readable, shot, start_app, stop_app, use_scheme
+from llm_server import llm_server  # noqa: F401  (the fixture: a real llama.cpp server, SmolLM2)
 from playwright.sync_api import expect
 
 
@@ -27,6 +30,8 @@ def test_ask_shows_the_answer_with_its_source_and_opens_the_cited_passage(page):
     # The quoted item is marked in its passage (after its lead-in, which the answer quotes too).
     expect(card.locator("mark", has_text="LinkedIn hit 80%").first).to_be_visible()
     expect(page.locator("text=Mode: offline")).to_be_visible()
+    expect(page.locator("#quiz-me")).to_be_visible()
+    expect(page.get_by_text("Show quoted from notes")).to_have_count(0)  # offline: it is the quote
     shot(page, "ask-answer")
 
     page.locator("#open-cite-1").click()
@@ -59,3 +64,40 @@ def test_quoted_and_cited_passages_are_readable_in_both_themes(page, scheme):
     shot(page, f"ask-open-cited-{scheme}")
     print(f"lowest contrast, {scheme}: " + ", ".join(f"{k} {v:.2f}" for k, v in lowest.items()))
     assert page.errors == []
+
+
+@pytest.fixture(scope="module")
+def llm_app(tmp_path_factory, llm_server):  # noqa: F811
+    base = tmp_path_factory.mktemp("llm-app")
+    shutil.copytree(ROOT / "knowledge", base / "knowledge")
+    app = start_app(base / "knowledge", base / "data", base / "app.log",
+                    env={"OPENAI_BASE_URL": llm_server, "ASSISTANT_MODEL": "smollm2"})
+    yield app
+    stop_app(app)
+
+
+def test_a_generated_answer_keeps_the_quoted_answer_one_click_away(browser, llm_app):
+    context = browser.new_context(viewport={"width": 1280, "height": 800})
+    context.set_default_timeout(30_000)
+    page = context.new_page()
+    page.goto(llm_app.url, wait_until="domcontentloaded")
+    page.get_by_role("tab").first.wait_for()
+    expect(page.locator("text=Mode: smollm2")).to_be_visible(timeout=60_000)
+    page.locator("#ask-box textarea").fill("How long did LinkedIn need to get from 80% to 95%?")
+    page.locator("#ask-box textarea").press("Enter")
+    expect(page.locator("#quiz-me")).to_be_visible(timeout=120_000)  # the answer is done, checked
+    reply = page.locator('#chat [data-testid="bot"]').last
+    control = reply.get_by_text("Show quoted from notes")
+    if control.count():  # the model's own words: the notes' words are one click away
+        quoted = reply.locator("details.quoted")
+        expect(quoted.locator("small").last).to_be_hidden()  # closed until asked for
+        control.click()
+        expect(quoted).to_have_attribute("open", "")
+        expect(quoted.locator("small").last).to_contain_text("ai-engineering-foundations.md")
+        expect(quoted.locator("small").last).to_be_visible()
+        expect(quoted).to_contain_text("4 MORE months to reach 95%")
+    else:  # nothing the model wrote was in the notes: the quoted answer is what is shown
+        expect(reply).to_contain_text("showing an answer quoted from them instead")
+        expect(reply).to_contain_text("4 MORE months to reach 95%")
+    shot(page, "ask-llm-quoted")
+    context.close()

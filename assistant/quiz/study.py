@@ -311,7 +311,7 @@ _COMMON = {"that", "this", "with", "from", "they", "their", "there", "which", "w
 def recall_items(chunk: Chunk) -> list[QuizItem]:
     """The offline question of last resort for a passage nothing else was asked about: what do
     the notes say here? A flashcard answered by the passage's first sentences."""
-    answer = first_sentences(plain(chunk.text), 280)
+    answer = first_sentences(plain(_prose(chunk.text)), 280)
     if len(words(answer)) < 4:
         return []
     parts = heading_parts(chunk.heading)
@@ -324,6 +324,17 @@ def recall_items(chunk: Chunk) -> list[QuizItem]:
         source=chunk.source, heading=chunk.heading, passage=chunk.text,
         content_hash=chunk.content_hash, kind="phrase", origin="offline",
         position=chunk.start * 100 + 99)]
+
+
+def _prose(text: str) -> str:
+    """A passage's text lines without headings, table rows or list markers: what a learner would
+    say back (a table row read aloud is no answer; measured in benchmarks/study.py)."""
+    lines = []
+    for line in text.splitlines():
+        line = line.strip()
+        if line and not line.startswith(("|", "#")) and not set(line) <= set("|-: "):
+            lines.append(line.lstrip("-*+ ").strip())
+    return "\n".join(lines)
 
 
 def explain_question(item: QuizItem) -> str:
