@@ -221,3 +221,40 @@ def wait_for(condition, what: str, timeout: float = 120):
             return value
         time.sleep(0.05)
     pytest.fail(f"timed out waiting for {what}")
+
+
+def test_an_answer_reads_one_generation_while_another_run_writes(indexed):
+    """Chunks a run has written but not committed are searched by nobody; once it commits, the next
+    search loads the new generation, while a snapshot taken before (an answer under way) stays whole."""
+    from assistant.index.retrieval import Retriever
+
+    settings, store, retriever = indexed.settings, indexed.store, indexed.retriever
+    pinned = retriever.current()
+    query = "a chunk that spans two sections"
+    old = retriever.search(query, k=1)[0].chunk
+    assert "mixes topics" in old.text
+    note = settings.knowledge_dir / "rag/retrieval.md"
+    note.write_text(note.read_text().replace("mixes topics", "blurs two topics together"))
+    argv = ("ingest.py", "--knowledge", str(settings.knowledge_dir), "--db", str(settings.data_dir))
+
+    crashed = run_cli(*argv, env={**os.environ, "ASSISTANT_TEST_CRASH_AT": "after-chunks"})
+    assert crashed.returncode == 70
+    written = {c.id for c in store.all_chunks()} - {c.id for c in pinned.chunks}
+    assert written  # in the store, not committed
+    assert retriever.current() is pinned  # the generation did not move
+    fresh = Retriever(store, indexed.embedder)  # an app starting now
+    for search in (retriever.search, fresh.search):
+        assert search(query, k=1)[0].chunk == old
+        assert not {h.chunk.id for h in search("blurs two topics together", k=5)} & written
+
+    assert run_cli(*argv).returncode == 0  # the next run commits
+    new = retriever.search(query, k=1)[0].chunk
+    assert new.id in written and "blurs two topics together" in new.text
+    assert retriever.current().generation == pinned.generation + 1
+    assert old.id not in {c.id for c in retriever.chunks}
+    # An answer that began before the commit reads its own generation only, never the new one (its
+    # replaced chunk, gone from the vector index, is still found by keywords, with its own text).
+    own = {c.id for c in pinned.chunks}
+    for q in (query, "blurs two topics together"):
+        assert {h.chunk.id for h in pinned.search(q, k=5)} <= own
+    assert old in [h.chunk for h in pinned.search(query, k=5)]
