@@ -4,6 +4,8 @@ before the answer, "Quiz me on this" under an answer, a quiz on a topic of "what
 the empty chat, "Explain" from a card. Its buttons show only while they apply."""
 # No `from __future__ import annotations`: Gradio finds `request: gr.Request` by its real type.
 
+import functools
+import inspect
 import time
 from dataclasses import dataclass
 from typing import Callable
@@ -87,7 +89,7 @@ def build_ask_tab(ask, study, open_source: gr.Textbox, tabs: gr.Tabs) -> AskTab:
                             ask_topic = gr.Button(f"Ask about: {topic}", size="sm")
                             ask_topic.click(lambda t=topic: f"What do my notes say about {t}?",
                                             None, pending, **PRIVATE).then(
-                                on_message, [pending, *message_inputs], outputs, **PRIVATE)
+                                guarded(on_message, 1), [pending, *message_inputs], outputs, **PRIVATE)
                 with gr.Row():
                     for c in answer.citations:
                         opener = gr.Button(f"Open [{c.n}] in Sources", size="sm",
@@ -136,6 +138,31 @@ def build_ask_tab(ask, study, open_source: gr.Textbox, tabs: gr.Tabs) -> AskTab:
 
     def step(turn: sv.Turn, convo, last, learner: str) -> list:
         return show(turn.history, turn.state, turn.answer, last, convo, learner)
+
+    def guarded(handler, history_at: int = 0):
+        """The handler, with a failure of the progress store (AssistantError: one sentence, e.g. the
+        database is unreachable) said in the chat instead of a silent error; nothing is lost."""
+        def said(args, exc) -> list:
+            history = list(args[history_at] or [])
+            return [[*history, {"role": "assistant", "content": f"*{exc}*"}],
+                    *[gr.skip()] * (len(outputs) - 1)]
+
+        if inspect.isgeneratorfunction(handler):
+            @functools.wraps(handler)
+            def stream(*args, **kwargs):
+                try:
+                    yield from handler(*args, **kwargs)
+                except AssistantError as exc:
+                    yield said(args, exc)
+            return stream
+
+        @functools.wraps(handler)
+        def call(*args, **kwargs):
+            try:
+                return handler(*args, **kwargs)
+            except AssistantError as exc:
+                return said(args, exc)
+        return call
 
     # --- handlers --------------------------------------------------------------------------
 
@@ -261,24 +288,27 @@ def build_ask_tab(ask, study, open_source: gr.Textbox, tabs: gr.Tabs) -> AskTab:
                 gr.update(visible=False), found]
 
     def on_study_mode(on: bool, request: gr.Request):
-        study.set_study_mode(learner_of(request), bool(on))
+        try:
+            study.set_study_mode(learner_of(request), bool(on))
+        except AssistantError as exc:  # the toggle still works for this page; say why it is not kept
+            gr.Warning(str(exc))
 
     def take(message):
         return "", message
 
     for trigger in (box.submit, send.click):
         trigger(take, box, [box, pending], **PRIVATE).then(
-            on_message, [pending, *message_inputs], outputs, **PRIVATE)
-    chatbot.example_select(on_example, [entries, *message_inputs], outputs, **PRIVATE)
+            guarded(on_message, 1), [pending, *message_inputs], outputs, **PRIVATE)
+    chatbot.example_select(guarded(on_example, 1), [entries, *message_inputs], outputs, **PRIVATE)
     for n, btn in enumerate(opt_btns):
-        btn.click(on_option(n), state_inputs, outputs, **PRIVATE)
-    show_btn.click(on_show_answer, state_inputs, outputs, **PRIVATE)
+        btn.click(guarded(on_option(n)), state_inputs, outputs, **PRIVATE)
+    show_btn.click(guarded(on_show_answer), state_inputs, outputs, **PRIVATE)
     for r, btn in zip(sorted(RATINGS), rate_btns):
-        btn.click(on_rate(r), state_inputs, outputs, **PRIVATE)
-    explain_btn.click(on_explain, state_inputs, outputs, **PRIVATE)
-    just_btn.click(on_just_tell, state_inputs, outputs, **PRIVATE)
+        btn.click(guarded(on_rate(r)), state_inputs, outputs, **PRIVATE)
+    explain_btn.click(guarded(on_explain), state_inputs, outputs, **PRIVATE)
+    just_btn.click(guarded(on_just_tell), state_inputs, outputs, **PRIVATE)
     stop_btn.click(on_stop, state_inputs, outputs, **PRIVATE)
-    quiz_me_btn.click(on_quiz_me, state_inputs, outputs, **PRIVATE)
+    quiz_me_btn.click(guarded(on_quiz_me), state_inputs, outputs, **PRIVATE)
     clear.click(on_clear, None, [*outputs, entries], **PRIVATE)
     study_box.input(on_study_mode, study_box, None, **PRIVATE)
     gr.on(None, when_loaded, None, [chatbot, entries, box, status, badge, study_box],
