@@ -146,3 +146,16 @@ def test_a_generated_answer_has_its_quoted_twin_one_click_away_and_an_offline_on
     assert answer.citations[0].chunk.source in shown and "Checked: every sentence" in shown
     # The check found nothing in the notes, so the quoted answer is what is shown: no twin.
     assert "<details" not in sv.answer_message(replace(generated, text=answer.text))
+
+
+def test_a_typed_reply_that_is_no_option_is_asked_again_not_graded(study):
+    study.quiz.prepare()
+    item = next(i for i in study.store.items() if i.type == "mcq")
+    state = {"kind": "quiz", "ids": [item.id], "pos": 0, "verdict": None, "right": 0, "done": 0,
+             "held": None}
+    turn = sv.reply(study, "ana", state, "no idea", [])
+    assert "Pick one of the options" in turn.history[-1]["content"]
+    assert sv.is_open(turn.state) and sv.buttons(turn.state, study)["options"] == item.options
+    turn = sv.reply(study, "ana", turn.state, "1", turn.history)
+    assert turn.state["verdict"] and "**" not in turn.history[-1]["content"].split(">", 1)[-1]
+    assert study.store.history("ana") == []  # recorded only when rated

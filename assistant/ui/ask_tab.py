@@ -54,7 +54,7 @@ def build_ask_tab(ask, study, open_source: gr.Textbox, tabs: gr.Tabs) -> AskTab:
                 opt_btns = [gr.Button(visible=False, size="sm", min_width=140, elem_id=f"tutor-opt-{n}")
                             for n in range(1, OPTIONS + 1)]
                 small = {"size": "sm", "visible": False, "min_width": 90}
-                show_btn = gr.Button("Show answer", elem_id="tutor-show", **small)
+                show_btn = gr.Button("Show answer", elem_id="tutor-show", scale=0, **small)
                 rate_btns = [gr.Button(RATINGS[r], elem_id=f"tutor-rate-{r}", **small)
                              for r in sorted(RATINGS)]
                 explain_btn = gr.Button("Explain", elem_id="tutor-explain", scale=0, **small)

@@ -18,8 +18,9 @@ from dataclasses import dataclass
 
 from ..core.errors import AssistantError
 from ..core.schema import Answer
-from ..quiz.checking import Verdict
+from ..quiz.checking import Verdict, resolve_choice
 from ..quiz.items import BLANK, TYPE_LABELS, QuizItem
+from ..quiz.reading import plain
 from ..quiz.scheduling import RATINGS, format_interval
 from ..quiz.service import Session
 from ..quiz.study import Memory, Next, Study, answer_sentences, missed
@@ -84,8 +85,9 @@ def feedback_message(item: QuizItem, verdict: Verdict) -> str:
         lines += ["", f"*{html.escape(note)}*"]
     quotes = answer_sentences(item, context=0)
     if quotes:
-        lines += [""] + [f"> {mark_terms(q.lstrip('-*+ '), missed(item, verdict) or [item.answer])}"
-                         for q in quotes[:3]]
+        terms = [html.escape(t, quote=False) for t in missed(item, verdict) or [item.answer]]
+        lines += [""] + [f"> {mark_terms(html.escape(plain(q.strip().lstrip('-+ ')), quote=False), terms)}"
+                         for q in quotes[:3]]  # the note's words without its markup
     lines += ["", f"<small>{html.escape(item.source)} · rate how well you knew it below; "
                   "“Explain” answers it from this passage.</small>"]
     return "\n".join(lines)
@@ -241,6 +243,8 @@ def reply(study: Study, learner: str, state: dict, text: str, history: list[dict
     if item is None:
         return Turn(None, history)
     history = _say(history, text or "(show me)", "user")
+    if item.type == "mcq" and text and resolve_choice(text, item.options or []) is None:
+        return Turn(state, _say(history, "*Pick one of the options below, or type its number.*"))
     if state["kind"] == "check":
         verdict, _ = study.answer_check(learner, item, text)
         return release(state, history, verdict, item, memories_of(study, learner, state["held"]))
