@@ -105,7 +105,7 @@ class Services:
         from .quiz.scheduling import ReviewStore
         from .quiz.service import Quiz
 
-        return Quiz(ReviewStore(self.settings.data_dir), chunks=self.chunks,
+        return Quiz(ReviewStore(self.settings.data_dir, library=self.settings.library), chunks=self.chunks,
                     embedder=lambda: self.embedder, llm=lambda: self.llm)
 
     @cached_property
