@@ -1,4 +1,6 @@
-"""Writes a minimal text PDF (one text line per page), so tests need no PDF-writing library."""
+"""Writes a minimal text PDF, so tests need no PDF-writing library. Each page is a string; its
+lines go one under the other, and a line starting with "# " is set as a heading (bold, 16 pt over
+the body's 12 pt), as a word processor exports one."""
 
 from __future__ import annotations
 
@@ -12,11 +14,18 @@ def pdf_bytes(pages: list[str], title: str | None = None) -> bytes:
     objects.append(f"<< /Type /Pages /Kids [{kids}] /Count {n_pages} >>".encode())
     objects.append(b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>")
     for i, text in enumerate(pages):
-        safe = text.replace("\\", "\\\\").replace("(", "\\(").replace(")", "\\)")
-        stream = f"BT /F1 12 Tf 72 720 Td ({safe}) Tj ET".encode()
+        shown = []
+        for n, line in enumerate(text.split("\n")):
+            font = "/F2 16" if line.startswith("# ") else "/F1 12"
+            line = line[2:] if line.startswith("# ") else line
+            safe = line.replace("\\", "\\\\").replace("(", "\\(").replace(")", "\\)")
+            move = "72 720 Td" if n == 0 else "0 -18 Td"
+            shown.append(f"{font} Tf {move} ({safe}) Tj")
+        stream = f"BT {' '.join(shown)} ET".encode()
         objects.append(
-            f"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] "
-            f"/Resources << /Font << /F1 3 0 R >> >> /Contents {5 + 2 * i} 0 R >>".encode()
+            f"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Resources << /Font << /F1 3 0 R "
+            f"/F2 << /Type /Font /Subtype /Type1 /BaseFont /Helvetica-Bold >> >> >> "
+            f"/Contents {5 + 2 * i} 0 R >>".encode()
         )
         objects.append(b"<< /Length %d >>\nstream\n" % len(stream) + stream + b"\nendstream")
     info = None

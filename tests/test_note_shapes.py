@@ -9,9 +9,10 @@ import shutil
 
 import pytest
 from conftest import DATA, run_cli
+from make_pdf import pdf_bytes
 
 from assistant.core.config import Settings
-from assistant.index.loaders import reflow_pdf_page
+from assistant.index.pdf import reflow_pdf_page
 
 ASSUMPTIONS = "What are the assumptions of k-means?"
 
@@ -105,3 +106,44 @@ def test_ask_json_reads_conversations_from_stdin_and_names_malformed_lines(shape
     assert "elbow" in answers[0]["answer"]
     errors = result.stderr.strip().splitlines()
     assert errors[0].startswith("line 2: not valid JSON") and errors[1].startswith("line 3: a JSON line needs")
+
+
+def test_pdf_sections_follow_the_headings_set_in_a_larger_font(tmp_path):
+    """A PDF exported from a document: a section named by its heading line, across a page break."""
+    from assistant.index.loaders import load
+
+    path = tmp_path / "serving.pdf"
+    path.write_bytes(pdf_bytes([
+        "# 5. Batching and scheduling\nBatching turns idle arithmetic units into throughput.\n"
+        "# 6. Speculative decoding\nA small draft model proposes several tokens ahead.",
+        "Reported speedups are typically 2 to 3 times.\n# 7. Parallelism\nTensor parallelism splits weights.",
+    ]))
+    doc = load(path, "serving.pdf")
+    named = [(s.heading.split(" > ")[-1], s.page, s.text.split("\n")[-1]) for s in doc.sections]
+    assert named == [
+        ("5. Batching and scheduling", 1, "Batching turns idle arithmetic units into throughput."),
+        ("6. Speculative decoding", 1, "A small draft model proposes several tokens ahead."),
+        ("6. Speculative decoding", 2, "Reported speedups are typically 2 to 3 times."),
+        ("7. Parallelism", 2, "Tensor parallelism splits weights."),
+    ]
+    pages = dict(doc.pages)  # offsets point into the page's text, for the Sources view
+    assert all(pages[s.page][s.start:s.start + len(s.text)] == s.text for s in doc.sections)
+
+
+def test_a_pdf_heading_is_never_quoted_as_an_answer(tmp_path, embedder):
+    from assistant.services import Services
+
+    notes = tmp_path / "notes"
+    notes.mkdir()
+    (notes / "serving.pdf").write_bytes(pdf_bytes([
+        "# 6. Speculative decoding\nSpeculative decoding attacks the one-token-per-step limit directly. "
+        "A small draft model proposes several tokens ahead.\nReported speedups are typically 2 to 3 times.",
+    ]))
+    services = Services(Settings.from_env(environ={}, knowledge_dir=notes, data_dir=tmp_path / "data"))
+    services.__dict__["embedder"] = embedder
+    services.admin.ingest()
+    answer = services.ask.ask("What does speculative decoding do?")
+    assert "one-token-per-step limit" in answer.text
+    assert [c.chunk.heading for c in answer.citations] == ["serving > 6. Speculative decoding"]
+    assert not any(line.strip(" *").startswith(("Speculative decoding [", "6. Speculative decoding"))
+                   for line in lines_of(answer))

@@ -81,7 +81,8 @@ def split_units(chunk: Chunk) -> list[Unit]:
     units: list[Unit] = []
     open_lines: list[int] = []  # unit index of the first sentence of each enclosing line
     header: list[str] | None = None  # the current table's column names
-    title = _plain(re.sub(r"^Page \d+: ", "", chunk.heading.split(" > ")[-1]))
+    # The passage's own heading, without a slide's page or a section's number ("5. Batching").
+    title = _plain(re.sub(r"^(?:Page \d+: )?(?:\d+(?:\.\d+)*\.?\s+)?", "", chunk.heading.split(" > ")[-1]))
     in_code = False
     introducing: Unit | None = None  # a line ending with ":" right before a code block
     shown_code = 0

@@ -35,6 +35,9 @@ class Unreadable(Exception):
 class Document:
     title: str
     sections: list[Section]
+    # PDFs: (page number, the page's text) — sections cut pages at their headings, and their
+    # offsets point into these texts.
+    pages: tuple[tuple[int, str], ...] = ()
 
 
 def load(path: Path, rel: str) -> Document:
@@ -58,7 +61,9 @@ def load(path: Path, rel: str) -> Document:
 
     stem = Path(rel).stem
     if suffix in PDF:
-        return _load_pdf(data, stem)
+        from .pdf import load_pdf  # pypdf is imported only when there is a PDF to read
+
+        return load_pdf(data, stem)
     text = decode(data)
     if suffix in HTML:
         return markdown_document(html_to_markdown(text), stem)
@@ -196,87 +201,3 @@ def html_to_markdown(html: str) -> str:
     if title and not root.find("h1"):
         markdown = f"# {title}\n\n{markdown}"
     return markdown
-
-
-# --- PDF ------------------------------------------------------------------------------------
-
-
-_PAGE_NUMBER = re.compile(r"^\s*(?:page\s+)?\d+\s*(?:(?:/|of)\s*\d+)?\s*$", re.I)
-_PDF_ITEM = re.compile(r"^\s*(?:[-*\u2022\u2013]|\d+[.)])\s")
-
-
-def reflow_pdf_page(text: str) -> str:
-    """A page's extracted text with its line wraps undone, so a sentence is one line again, and
-    its page-number footer ("6 / 22", "Page 7") dropped. A line is joined to the next when it
-    fills the page's width or the next goes on in lower case; list items keep their lines."""
-    lines = [ln.rstrip() for ln in text.splitlines()]
-    lines = [ln for ln in lines if ln.strip() and not _PAGE_NUMBER.match(ln)]
-    if not lines:
-        return ""
-    full = 0.75 * max(len(ln) for ln in lines)
-    out = [lines[0]]
-    for line in lines[1:]:
-        prev = out[-1]
-        continues = line[:1].islower()
-        # A full line wraps into the next, except after a list item: a capital there starts a note.
-        wrapped = len(prev) >= full and not prev.rstrip().endswith(":") and not _PDF_ITEM.match(prev)
-        title = len(out) == 1 and _is_title(prev)  # a slide's title line stays on its own
-        if not _PDF_ITEM.match(line) and (wrapped or continues) and not title:
-            out[-1] = f"{prev} {line.strip()}"
-        else:
-            out.append(line)
-    return "\n".join(out).strip()
-
-
-def _is_title(line: str) -> bool:
-    words = line.split()
-    return (0 < len(words) <= 12 and len(line) <= 80 and line.strip()[:1].isupper()
-            and not line.rstrip().endswith((".", ",", ";", ":")))
-
-
-def _page_title(text: str) -> str | None:
-    """A slide's title: the page's first line when it reads as one (short, capitalised, unpunctuated)."""
-    first = text.split("\n", 1)[0].strip()
-    return first if _is_title(first) and not _PDF_ITEM.match(first) else None
-
-
-def _load_pdf(data: bytes, stem: str) -> Document:
-    import io
-    import logging
-
-    from pypdf import PdfReader
-    from pypdf.errors import PdfReadError
-
-    logging.getLogger("pypdf").setLevel(logging.ERROR)  # it warns loudly on harmless quirks
-    try:
-        reader = PdfReader(io.BytesIO(data))
-        if reader.is_encrypted:
-            try:
-                if not reader.decrypt(""):
-                    raise Unreadable("encrypted PDF; save an unprotected copy to index it")
-            except Unreadable:
-                raise
-            except Exception:
-                raise Unreadable("encrypted PDF; save an unprotected copy to index it") from None
-        title = stem
-        try:
-            if reader.metadata and reader.metadata.title and reader.metadata.title.strip():
-                title = reader.metadata.title.strip()
-        except Exception:
-            pass
-        sections = []
-        for number, page in enumerate(reader.pages, start=1):
-            text = reflow_pdf_page(page.extract_text() or "")
-            if text:
-                heading = f"{title} > Page {number}"
-                slide = _page_title(text)
-                sections.append(Section(f"{heading}: {slide}" if slide else heading, text, 0, page=number))
-    except Unreadable:
-        raise
-    except (PdfReadError, ValueError, KeyError, TypeError, OSError) as exc:
-        raise Unreadable(f"broken PDF ({exc}); re-export it and index again") from None
-    except Exception as exc:
-        raise Unreadable(f"PDF could not be read ({type(exc).__name__}); re-export it") from None
-    if not sections:
-        raise Unreadable("PDF has no extractable text (scanned images?); add a text version")
-    return Document(title, sections)

@@ -56,7 +56,7 @@ def read_note(root: Path, rel: str) -> NoteText:
     try:
         if suffix in PDF:
             document = load(path, rel)
-            return NoteText(rel, "pdf", pages=tuple((s.page or 0, s.text) for s in document.sections))
+            return NoteText(rel, "pdf", pages=document.pages)
         size = path.stat().st_size
         if size > MAX_FILE_BYTES:
             raise Unreadable(f"it is over the {MAX_FILE_BYTES // 2**20} MB limit for one note")
