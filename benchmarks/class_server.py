@@ -259,6 +259,10 @@ def report(args, libraries, stores, replies, errors, quiet_end, env, work) -> in
                   f"{percentile(latency, 95):.0f} ms | |")
     for line in errors[:5]:
         print("error:", line)
+    for lib in libraries:  # the server side of an error: the app's own trace
+        log = (work / f"{lib.name}.log").read_text(errors="replace")
+        if errors and "Traceback" in log:
+            print(f"--- {lib.name}'s app log, last trace:\n" + log[log.rindex("Traceback"):][:3000])
     return 0 if not (deleted or foreign or any(lost.values()) or errors) else 1
 
 

@@ -111,20 +111,26 @@ class VectorStore:
     def _do(self, which: str, method: str, **kwargs):
         """`method(**kwargs)` on the library's `which` collection ("chunks", "files" or "meta"),
         with failures as one sentence. A collection that another instance's --reset dropped and
-        re-created is looked up again and the call retried once."""
+        re-created is looked up again and the call retried."""
         def call():
-            if which == "meta" and self._meta is None:
-                self._meta = self._client.get_or_create_collection(f"{self.library}-meta",
-                                                                   embedding_function=None)
-            return getattr(getattr(self, f"_{which}"), method)(**kwargs)
+            collection = getattr(self, f"_{which}")  # read once: another thread may reopen meanwhile
+            if collection is None:  # the meta collection, opened on first use
+                collection = self._meta = self._client.get_or_create_collection(f"{self.library}-meta",
+                                                                                embedding_function=None)
+            return getattr(collection, method)(**kwargs)
 
-        try:
-            return self._guard(call)
-        except Exception as exc:
-            if type(exc).__name__ != "NotFoundError":
-                raise
-        self._guard(self._open)
-        return self._guard(call)
+        for attempt in range(3):
+            try:
+                return self._guard(call)
+            except Exception as exc:
+                if attempt == 2:
+                    raise
+                if type(exc).__name__ == "NotFoundError":
+                    self._guard(self._open)
+                elif "error finding id" not in str(exc).lower():
+                    # Chroma 1.5 can fail a search that runs while a delete of the same collection
+                    # lands ("Error finding id"); the next try finds the index settled.
+                    raise
 
     def _guard(self, call, *args, **kwargs):
         """Run a Chroma call, turning connection failures into one sentence for the user."""
@@ -219,7 +225,7 @@ class VectorStore:
         offset = 0
         while True:
             got = self._do("chunks", "get", include=["documents", "metadatas"], limit=_BATCH, offset=offset)
-            yield from zip(got["ids"], got["documents"], got["metadatas"])
+            yield from ((i, t, m) for i, t, m in zip(got["ids"], got["documents"], got["metadatas"]) if m is not None)
             if len(got["ids"]) < _BATCH:
                 return
             offset += _BATCH
@@ -238,6 +244,7 @@ class VectorStore:
         by_id = {
             cid: _chunk_from(cid, text, meta)
             for cid, text, meta in zip(got["ids"], got["documents"], got["metadatas"])
+            if meta is not None  # deleted while read
         }
         return [by_id[i] for i in ids if i in by_id]
 
@@ -245,7 +252,7 @@ class VectorStore:
         if not ids:
             return {}
         got = self._do("chunks", "get", ids=list(ids), include=["embeddings"])
-        return {cid: np.asarray(v, dtype=np.float32) for cid, v in zip(got["ids"], got["embeddings"])}
+        return {cid: np.asarray(v, dtype=np.float32) for cid, v in zip(got["ids"], got["embeddings"]) if v is not None}
 
     def query(
         self, vector: np.ndarray, k: int, sources: list[str] | None = None
@@ -265,11 +272,13 @@ class VectorStore:
             where=where,
             include=["documents", "metadatas", "distances"],
         )
+        # A chunk deleted while the search ran comes back without its metadata: it is gone, skip it.
         return [
             (_chunk_from(cid, text, meta), 1.0 - float(dist))
             for cid, text, meta, dist in zip(
                 got["ids"][0], got["documents"][0], got["metadatas"][0], got["distances"][0]
             )
+            if meta is not None
         ]
 
     # --- file manifest --------------------------------------------------------------------
