@@ -64,6 +64,7 @@ def seed(pg_url, tmp_path, embedder):
     "test_mastery_and_forecast",
     "test_editing_a_note_retires_its_questions_and_keeps_history",
     "test_removing_a_note_retires_all_its_questions",
+    "test_killed_quiz_keeps_every_rated_answer",  # the CLI in its own process, on PostgreSQL
 ])
 def test_review_behaviour_on_postgres(seed, pg_url, case):
     quiz = make_quiz(seed)
