@@ -1,8 +1,9 @@
 """Quiz progress on SQLite vs PostgreSQL: reviews recorded per second by one instance, and by two
 instances (two processes) rating the same learners' same cards at once, with the reviews and
-card updates lost (target 0).
+card updates lost (target 0); and how long the teacher's class report takes.
 
     .venv/bin/python benchmarks/progress_store.py [--reviews 400] [--items 20] [--learners 4]
+        [--class-size 30] [--class-items 100]
 
 PostgreSQL is a temporary cluster from Debian's package (tests/pg_cluster.py), fsync on, on this
 machine's disk; SQLite is the default file in WAL mode with full sync. Each review is one committed
@@ -71,11 +72,38 @@ def lost(url: str, data: str, ids: list[str], learners: int, reviews: int) -> tu
     return 2 * reviews - recorded, sum(n - reps.get(key, 0) for key, n in expected.items())
 
 
+def class_report(url: str, data: str, learners: int, n_items: int) -> str:
+    """Every learner reviews every item once (one in five missed), then the teacher's three
+    queries run; returns their times."""
+    from assistant.quiz.class_report import ClassReport
+    from assistant.quiz.items import QuizItem
+
+    store = _store(url, data)
+    items = [QuizItem(id=f"class-{n}", type="cloze", question=f"Question {n}?", answer=f"a{n}",
+                      chunk_id=f"chunk-{n}", source="course.md", heading=f"Unit {n % 10}",
+                      passage="text", content_hash=f"c{n}", position=n) for n in range(n_items)]
+    store.add_items(items, "bench", [], T0)
+    for k in range(learners):
+        for n, item in enumerate(items):
+            missed = (n + k) % 5 == 0
+            store.review(f"learner{k}", item.id, 1 if missed else 3, T0, correct=not missed)
+    report = ClassReport(store)
+    times = []
+    for query in (report.topics, report.most_missed, report.due_load):
+        start = time.perf_counter()
+        query(T0)
+        times.append(f"{query.__name__} {1000 * (time.perf_counter() - start):.0f} ms")
+    return ", ".join(times)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--reviews", type=int, default=400, help="reviews per instance")
     parser.add_argument("--items", type=int, default=20)
     parser.add_argument("--learners", type=int, default=4)
+    parser.add_argument("--class-size", type=int, default=30,
+                        help="learners in the class report's class (each reviews every item once)")
+    parser.add_argument("--class-items", type=int, default=100)
     args = parser.parse_args()
     import pg_cluster
 
@@ -102,6 +130,9 @@ def main() -> int:
             print(f"{name:10}  one instance {one:5.0f} reviews/s | two instances at once "
                   f"{two:5.0f} reviews/s together; reviews lost {reviews_lost}, card updates "
                   f"lost {updates_lost} (of {2 * args.reviews})")
+            times = class_report(fresh(), folder, args.class_size, args.class_items)
+            print(f"{name:10}  class report, {args.class_size} learners x {args.class_items} "
+                  f"items reviewed: {times}")
     return 0
 
 
