@@ -26,6 +26,7 @@ def main(argv: list[str] | None = None) -> int:
         users = load_users(settings.users_file, settings.users)
         require_login_when_shared(settings.host, users)
         services = Services(settings)
+        services.quiz  # opens the progress database: a bad ASSISTANT_DATABASE_URL is one sentence here
     except AssistantError as exc:
         print(str(exc), file=sys.stderr)
         return 2

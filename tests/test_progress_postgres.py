@@ -268,10 +268,10 @@ def test_a_bad_or_unreachable_database_is_one_sentence_without_the_password(tmp_
     assert SECRET not in message and "\n" not in message
 
 
-def test_the_quiz_command_says_so_without_a_traceback(tmp_path):
+@pytest.mark.parametrize("command", [("-m", "assistant", "quiz", "--n", "1"), ("app.py", "--port", "0")])
+def test_the_quiz_command_and_the_app_say_so_without_a_traceback(tmp_path, command):
     env = {**os.environ, "ASSISTANT_DATABASE_URL": f"postgresql://teacher:{SECRET}@127.0.0.1:1/class"}
-    done = run_cli("-m", "assistant", "quiz", "--n", "1", "--db", str(tmp_path),
-                   "--knowledge", str(ROOT / "knowledge"), input="", env=env)
+    done = run_cli(*command, "--db", str(tmp_path), "--knowledge", str(ROOT / "knowledge"), input="", env=env)
     assert done.returncode == 2, done.stderr
     assert "Quiz progress could not be read or saved" in done.stderr
     assert "Traceback" not in done.stderr and SECRET not in done.stderr + done.stdout
