@@ -7,9 +7,10 @@ import re
 
 import pytest
 from browser import ROOT, assert_readable, shot, start_app, stop_app, use_scheme
+from conftest import run_cli
 from playwright.sync_api import expect
 
-USERS = {"ana": "pw-ana", "bob": "pw-bob", "cy": "pw-cy", "dee": "pw-dee"}
+USERS = {"ana": "pw-ana", "bob": "pw-bob", "cy": "pw-cy", "dee": "pw-dee", "eve": "pw-eve"}
 QUESTION = "What did labeling a million images cost?"
 CITED = "Self-Supervision: The Scaling Breakthrough"  # the one passage that answers it
 
@@ -193,4 +194,40 @@ def test_explain_from_a_quiz_card_answers_in_ask_and_follow_ups_work(signed_in):
 
     page.get_by_role("tab", name="Quiz").click()  # the card still waits for its rating
     expect(page.locator("#quiz-rate-3")).to_be_visible()
+    assert page.errors == []
+
+
+def test_what_next_follows_a_changed_note(signed_in, app_server):
+    """Last in this module: it rewrites a section of the app's notes."""
+    page = signed_in("eve")
+    page.get_by_text(re.compile(r"^New: Foundation Models")).first.click()
+    expect(replies(page).last).to_contain_text("Question 1 of")
+    if page.locator("#tutor-opt-1").is_visible():
+        page.locator("#tutor-opt-1").click()
+    elif page.locator("#tutor-show").is_visible():
+        page.locator("#tutor-show").click()
+    else:
+        send(page, "no idea", "Not quite")
+    page.locator("#tutor-rate-1").click()  # Again: due again in minutes
+    page.locator("#tutor-stop").click()
+    page.get_by_role("tab", name="Quiz").click()
+    page.get_by_role("tab", name="Progress").click()
+    review = page.get_by_role("button", name=re.compile(r"^Review Foundation Models.* · 1 due"))
+    expect(review).to_be_visible()
+
+    note = app_server.knowledge / "ai-engineering-foundations.md"
+    text = note.read_text()
+    start = text.index("### Foundation Models")
+    end = text.index("### Why AI Engineering Emerged")
+    note.write_text(text[:start] + "### Foundation Models: Multimodal and General-Purpose\n\n"
+                    "- **Rewritten:** Foundation models now read video as well, at 30 frames per second.\n\n"
+                    + text[end:])
+    done = run_cli("ingest.py", "--knowledge", str(app_server.knowledge), "--db", str(app_server.data))
+    assert done.returncode == 0, done.stderr
+    page.get_by_role("tab", name="Practice").click()
+    page.get_by_role("tab", name="Progress").click()
+    # The reviewed question belonged to text that is gone: nothing of it is due; the section's
+    # new text has new questions, never studied.
+    expect(review).to_be_hidden()
+    expect(page.get_by_role("button", name=re.compile(r"^New: Foundation Models"))).to_be_visible()
     assert page.errors == []
