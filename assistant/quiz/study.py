@@ -146,11 +146,15 @@ class Study:
         return items[0] if items else None
 
     def answer_check(self, learner: str, item: QuizItem, reply: str,
-                     now: datetime | None = None) -> tuple[Verdict, Review]:
+                     now: datetime | None = None, hints: int = 0) -> tuple[Verdict, Review]:
         """Check the learner's reply with the quiz checker and put the item in their schedule,
-        rated as the grade suggests (no reply, or a flashcard turned over: Again)."""
+        rated as the grade suggests (no reply, or a flashcard turned over: Again). After hints a
+        right reply is rated Hard at most: recalled with help, so FSRS should bring it back
+        sooner than one recalled unaided (the hints themselves are not reviews)."""
         verdict = self.quiz.check(item, reply)
         rating = verdict.suggested_rating or 1
+        if hints and rating > 2:
+            rating = 2
         return verdict, self.quiz.record(learner, item, rating, verdict, now=now)
 
     def _ensure_items(self, chunks: list[Chunk], now: datetime) -> str:
