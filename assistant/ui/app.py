@@ -1,13 +1,17 @@
-"""Builds the Gradio Blocks app: one tab per activity (Ask, Quiz, Sources) and launches it."""
+"""Builds the Gradio Blocks app: one tab per activity (Ask, Quiz, Sources; Class for teachers) and
+launches it."""
 
 from __future__ import annotations
 
 import gradio as gr
 
+from ..core.logins import LEARNER, TEACHER
+from ..quiz.class_report import ClassReport
 from ..quiz.study import Study
 from ..services import Services
 from . import render
 from .ask_tab import build_ask_tab
+from .class_tab import build_class_tab
 from .quiz_tab import build_quiz_tab
 from .sources_tab import build_sources_tab
 
@@ -28,6 +32,10 @@ def build(services: Services) -> gr.Blocks:
                 build_quiz_tab(services.quiz, open_source, tabs, study=study, ask_tab=ask_tab)
             with gr.Tab("Sources", id="sources"):
                 build_sources_tab(services.sources, open_source)
+            # Hidden until the page's load finds a teacher's login (and checked again per handler).
+            with gr.Tab("Class", id="class", visible=False, elem_id="class-tab") as class_tab:
+                build_class_tab(lambda: _class_report(services), lambda login: services.role(login) == TEACHER,
+                                open_source, tabs, class_tab)
         _register_api(ask, services.quiz)
     return demo
 
@@ -57,6 +65,14 @@ def _register_api(answerer, quiz_service) -> None:
 
     gr.api(quiz, api_name="quiz")
     gr.api(quiz_answer, api_name="quiz_answer")
+
+
+def _class_report(services: Services) -> ClassReport:
+    """The report over the class's learners: with a users file, the logins whose role is learner (a
+    teacher's own reviews are left out); without logins, the one local user (see `_learner`)."""
+    logins = services.logins
+    learners = [name for name, login in logins.items() if login.role == LEARNER] if logins else ["local"]
+    return ClassReport(services.quiz.store, learners=learners)
 
 
 def _learner(request: gr.Request | None) -> str:
