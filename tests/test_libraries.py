@@ -128,8 +128,8 @@ def test_a_second_ingest_of_a_library_is_refused_while_the_first_runs(server, em
         other = instance(tmp_path, "other", "class-a", DATA / "notes", embedder, server["port"])
         refused = ingest_cli(other, env=cli_env(server["port"], "class-a"))
         assert refused.returncode == 2 and "Traceback" not in refused.stderr
-        assert f"(process {os.getpid()} on" in refused.stderr
-        assert "is already working on library 'class-a'; wait for it to finish" in refused.stderr
+        assert "Another indexing run is already working on library 'class-a' (process " in refused.stderr
+        assert f"(process {os.getpid()} on " in refused.stderr and "wait for it to finish" in refused.stderr
         # ...and so is a delete, while another library goes ahead.
         with pytest.raises(IndexBusy, match="Indexing is running right now"):
             other.sources.delete("rag/retrieval.md")

@@ -160,7 +160,7 @@ class Indexer:
         return self._loading.result()  # waits for the load, or raises what stopped it
 
     def run(self, reset: bool = False, progress: Progress | None = None) -> IngestReport:
-        busy = (f"Another indexing run ({{holder}}) is already working on library '{self.library.name}'; "
+        busy = (f"Another indexing run is already working on library '{self.library.name}' ({{holder}}); "
                 "wait for it to finish, then run again.")
         with self.library.locked(busy) as lease:
             if reset:
