@@ -82,6 +82,17 @@ def test_support_takes_words_or_meaning_but_never_the_opposite():
     assert not support("Sure!", passage).claim  # nothing to check
 
 
+def test_the_learner_speaking_is_no_name_and_a_copied_sentence_is_held():
+    # Found by reading 30 answers of Qwen2.5-Coder-1.5B by hand: "I'm" was read as a name and
+    # struck the right answer; a sentence copied word for word was struck as "the opposite".
+    assert names("If I test positive, the probability I'm actually sick is about 16.7%.") == set()
+    passage = Passage("If you test positive, the probability you are sick is 0.0099 / 0.0594, about "
+                      "16.7%. AlphaFold was not trained on English text, but on protein sequences.")
+    assert support("If I test positive, the probability I'm sick is about 16.7%.", passage).ok
+    copied = "AlphaFold was not trained on English text, but on protein sequences."
+    assert support(copied, passage, similarity=0.95, nearest="AlphaFold was trained on protein sequences.").ok
+
+
 # --- the check of a generated answer ---------------------------------------------------------
 
 

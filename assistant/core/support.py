@@ -41,6 +41,7 @@ _MARKDOWN = re.compile(r"[*_`#>]+")
 # Words that say where something is written, not what: never a claim about the subject.
 _META = frozenset(["passage", "passages", "note", "notes", "mention", "mentions", "mentioned", "provided", "context", "yes", "no", "answer", "answers", "question", "sure", "certainly", "here", "following", "based", "summary", "short", "okay", "ok", "great"])
 _NEGATION = re.compile(r"\b(?:not|no|never|none|nothing|cannot|neither|nor)\b|n['’]t\b", re.IGNORECASE)
+_I = re.compile(r"^I(?:['’](?:m|ve|d|ll))?$")
 _ANSWER_WORD = re.compile(r"^\W*(?:yes|no)\b\W*", re.IGNORECASE)
 
 
@@ -66,6 +67,11 @@ def negated(sentence: str) -> bool:
     """Whether a sentence says "not": "couldn't", "no human labels", "never" ("No," answering a
     question does not count: it is the answer, not the claim)."""
     return bool(_NEGATION.search(_ANSWER_WORD.sub("", plain(sentence))))
+
+
+def _squash(text: str) -> str:
+    """Lower-case words and numbers only, for finding a sentence word for word in a passage."""
+    return " ".join(re.findall(r"[a-z0-9]+", plain(text).lower()))
 
 
 def plain(text: str) -> str:
@@ -97,6 +103,9 @@ def names(text: str) -> set[str]:
         opening = True
         for token in re.finditer(r"[A-Za-z][A-Za-z0-9'’]*", line):
             word = token.group(0).rstrip("'’s") if token.group(0).endswith(("'s", "’s")) else token.group(0)
+            if _I.match(word):
+                opening = False
+                continue  # "I", "I'm": the learner speaking, never a name
             before = line[: token.start()].rstrip()
             if opening or before.endswith((".", "!", "?", ":", "(", '"', "“")):
                 opening = False
@@ -130,6 +139,15 @@ class Passage:
         self.stems = terms(body)
         self.numbers = numbers(_LIST_NUMBER.sub("", text), spelled=True) | numbers(heading, spelled=True)
         self.words = {w.lower() for w in words(body)}
+
+    def quotes(self, sentence: str) -> bool:
+        """Whether the passage holds the sentence word for word (four words or more)."""
+        said = _squash(sentence)
+        if len(said.split()) < 4:
+            return False
+        if not hasattr(self, "_squashed"):
+            self._squashed = _squash(self.text)
+        return said in self._squashed
 
     def has_number_with(self, number: str, sentence: str) -> bool:
         """Whether `number` counts the same thing in the passage as in `sentence`. A unit the passage
@@ -221,6 +239,8 @@ def support(sentence: str, passage: Passage, *, question: str = "", similarity: 
     text = plain(sentence)
     if not is_claim(text, question):
         return Support(True, 1.0, similarity, claim=False)
+    if passage.quotes(text):
+        return Support(True, 1.0, similarity)  # copied from the passage: held, whatever else it says
     missing = tuple(missing_facts(text, passage))
     key = key_terms(text, question)
     if not missing and numbers(text) and not (key - terms(question)):
