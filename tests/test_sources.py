@@ -504,7 +504,7 @@ def test_delete_removes_the_note_from_folder_and_index(indexed):
 
 
 def test_delete_refuses_paths_outside_and_waits_for_a_running_index(indexed, tmp_path):
-    from filelock import FileLock
+    from assistant.index.library import Library
 
     secret = indexed.settings.knowledge_dir.parent / "secret.md"
     secret.write_text("keep me")
@@ -513,19 +513,19 @@ def test_delete_refuses_paths_outside_and_waits_for_a_running_index(indexed, tmp
         with pytest.raises(SourceError):
             indexed.sources.delete(rel)
     assert secret.read_text() == "keep me"
-    with FileLock(str(indexed.settings.data_dir / "ingest.lock")):
+    with Library(indexed.store).locked("held by this test ({holder})"):
         with pytest.raises(IndexBusy):
             indexed.sources.delete("rag/evaluation.mdx")
     assert (indexed.settings.knowledge_dir / "rag/evaluation.mdx").exists()
 
 
 def test_reindex_reports_what_changed_and_a_busy_index_in_one_sentence(indexed):
-    from filelock import FileLock
+    from assistant.index.library import Library
 
     (indexed.settings.knowledge_dir / "rag/new.md").write_text("# New\n\nA brand new note about agents.\n")
     calls = []
     out = indexed.sources.reindex(lambda done, total: calls.append((done, total)))
     assert "Re-indexed:" in out and "1 added" in out and "rag/new.md" in out and calls[-1][0] == calls[-1][1]
-    with FileLock(str(indexed.settings.data_dir / "ingest.lock")):
+    with Library(indexed.store).locked("held by this test ({holder})"):
         out = indexed.sources.reindex()
     assert 'class="error"' in out and "Another indexing run is already working" in out
