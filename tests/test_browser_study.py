@@ -1,6 +1,7 @@
 """Study (#12) in a real browser, on the real app with logins: study mode asks before it tells and
-puts the check question in the schedule; "Just tell me"; "Quiz me on this" from an answer; Explain
-from a quiz card; what to study now, with no history and with reviews due; two learners never mix.
+puts the check question in the schedule; hints before the answer; "Just tell me"; "Quiz me on this"
+from an answer; Explain from a quiz card; what to study now, with no history and with reviews due;
+two learners never mix.
 Each test signs in as its own learner, so the tests do not depend on each other's progress."""
 
 import re
@@ -85,6 +86,19 @@ def test_study_mode_asks_first_marks_the_gap_and_schedules_the_question(signed_i
     expect(page.locator("#tutor-just-tell")).to_be_visible()
     expect(page.locator("#quiz-me")).to_be_hidden()  # nothing to quiz on before the answer
     shot(page, "study-check-dark")
+
+    # Hints (offline: from the passage): two at most, never the answer, and not a review.
+    page.locator("#tutor-hint").click()
+    expect(replies(page).last).to_contain_text("Hint 1 of 2")
+    page.locator("#tutor-hint").click()
+    expect(replies(page).last).to_contain_text("Hint 2 of 2")
+    expect(replies(page).last).to_contain_text("_____")  # the answer's sentence, the answer blanked
+    expect(page.locator("#tutor-hint")).to_be_hidden()  # no third
+    expect(page.locator("#tutor-just-tell")).to_be_visible()  # telling is still one click
+    for n in (1, 2):
+        hint = replies(page).nth(replies(page).count() - 3 + n)
+        expect(hint).not_to_contain_text("50,000")
+    shot(page, "study-hints-dark")
 
     send(page, "zebra", "Not quite")
     reply = replies(page).last

@@ -63,6 +63,15 @@ def test_the_second_passage_hint_shows_more_of_the_context(check):
     assert "50,000" not in second and "50000" not in second
 
 
+def test_a_hint_must_say_something_the_passage_says(check):
+    """What SmolLM2 was seen to reply (tests/test_hints.py's real-model case, printed): a loop and
+    an attempt at the answer are no hints; a sentence of the passage's own words is one."""
+    assert not check_hint("The answer is that the answer is that the answer is that the", check)
+    assert not check_hint('The answer is "The cost of labeling".', check)
+    assert check_hint("Humans had to label the data manually, which was expensive and slow.", check)
+    assert not check_hint("Google reported the cost in 2019.", check)  # not in the passage
+
+
 def test_reveals_the_answer_in_other_words(check):
     assert reveals("It cost about 50k dollars.", check)  # the same number, written differently
     assert reveals("They paid $50,000 for it.", check)

@@ -89,6 +89,25 @@ def test_study_mode_asks_first_then_shows_the_answer_with_the_gap(study, asked):
     assert len(study.store.history("ana")) == 1
 
 
+def test_hints_before_the_answer_are_not_reviews_and_stop_at_two(study, asked):
+    """Offline (the seed services have no LLM): hints from the passage, never the answer; the
+    button goes after two; a right reply after hints goes into the schedule as Hard."""
+    answer, history = asked
+    turn = sv.study_first(study, "ana", answer, history[:1])
+    item = sv.current(study, turn.state)
+    for n in (1, 2):
+        assert sv.buttons(turn.state, study)["hint"]
+        turn = sv.hint(study, turn.state, turn.history)
+        said = turn.history[-1]["content"]
+        assert f"Hint {n} of 2" in said and normalize(item.answer) not in normalize(said)
+        assert sv.is_open(turn.state) and study.store.history("ana") == []  # not a review
+    assert not sv.buttons(turn.state, study)["hint"] and sv.buttons(turn.state, study)["just_tell"]
+    assert sv.hint(study, turn.state, turn.history).history == turn.history  # no third
+    done = sv.reply(study, "ana", turn.state, item.answer, turn.history)
+    assert "Right" in done.history[-1]["content"]
+    assert [h["rating"] for h in study.store.history("ana")] == [2]  # Hard: recalled with help
+
+
 def test_refused_question_gets_no_check_and_no_quiz(seed, study):
     refused = seed.ask.ask("How do I bake sourdough bread?")
     turn = sv.study_first(study, "ana", refused, [{"role": "user", "content": refused.question}])

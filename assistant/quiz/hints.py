@@ -7,8 +7,9 @@ With an LLM the model is asked for a hint from the item's passage; its reply is 
 every sentence is supported by the passage (the same check as a generated answer's sentences,
 core/support.py) and none states the item's answer (normalised as the quiz checker compares
 answers). Otherwise, and offline, the hint is made from the passage itself: first the answer's
-shape (its first letter and length, or its opening words for a long answer), then the sentence
-holding it with the answer blanked out (or the long answer with most of its words masked).
+shape (its first letter and length, a number's digits, a list's size and initials, or a long
+answer's opening words), then the sentences around it with the answer blanked out (or a long
+answer with its longer words cut to their first letter).
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from dataclasses import dataclass
 from ..core.errors import LLMError
 from ..core.support import Passage
 from ..core.support import support as sentence_support
-from ..core.text import sentences
+from ..core.text import sentence_spans, sentences
 from .checking import normalize, numbers_in
 from .items import BLANK, QuizItem
 from .reading import plain, words
@@ -78,12 +79,18 @@ def llm_hint(llm, item: QuizItem, previous: list[str] | tuple = ()) -> str | Non
 
 
 def check_hint(text: str, item: QuizItem) -> bool:
-    """Every sentence supported by the item's passage, and no sentence giving the answer."""
-    if reveals(text, item):
+    """Every sentence a claim the item's passage supports, and none giving the answer. Measured
+    on SmolLM2: "The answer is that the answer is ..." loops pass the support check (no claim of
+    their own, nothing to check), and "The answer is ..." goes on with an attempt at the answer,
+    not a hint; both are refused."""
+    said_words = normalize(text).split()
+    looping = len(set(said_words)) < 0.6 * len(said_words)
+    if reveals(text, item) or looping or " answer is " in f" {' '.join(said_words)} ":
         return False
     passage = Passage(item.passage, item.heading)
     said = sentences(plain(text)) or [text]
-    return all(sentence_support(s, passage, question=item.question).ok for s in said)
+    checks = [sentence_support(s, passage, question=item.question) for s in said]
+    return all(c.ok and c.claim for c in checks)
 
 
 def reveals(text: str, item: QuizItem) -> bool:
@@ -105,7 +112,11 @@ def passage_hint(item: QuizItem, n: int) -> str | None:
     """Offline hint `n` made from the passage; None when it would give the answer away."""
     answer = plain(item.answer).strip()
     short = len(words(answer)) <= SHORT_ANSWER and item.kind != "list"
-    if n == 1:
+    if n == 1 and item.kind == "list":  # how many, and where each starts
+        parts = [p for p in answer.split("; ") if words(p)]
+        text = (f"Your notes name {len(parts)}, beginning with "
+                + ", ".join(f"“{words(p)[0][0].upper()}”" for p in parts) + ".")
+    elif n == 1:
         text = _shape(answer) if short else _opening(answer)
     else:
         text = _context(item) if short else _masked(answer)
@@ -114,7 +125,10 @@ def passage_hint(item: QuizItem, n: int) -> str | None:
 
 def _shape(answer: str) -> str:
     if numbers_in(answer):
-        return "The answer is a number from this passage of your notes."
+        what = ("an amount of money" if any(c in answer for c in "$€£") else
+                "a percentage" if "%" in answer else "a number")
+        digits = len(re.sub(r"\D", "", re.split(r"[.]\d", answer)[0]))
+        return f"The answer is {what}: a number with {digits} digits."
     first = next((c for c in answer if c.isalnum()), "")
     count = len(words(answer))
     size = f"{count} words" if count > 1 else f"one word of {len(answer)} letters"
@@ -128,13 +142,19 @@ def _opening(answer: str) -> str:
 
 
 def _context(item: QuizItem) -> str:
-    """The sentence holding the answer, the answer blanked (case-insensitive)."""
+    """The sentences around the answer's, the answer blanked: more than the question shows (a
+    blank's question is its own sentence already)."""
     quotes = answer_sentences(item, context=0)
     if not quotes:
         return ""
-    sentence = plain(quotes[0].strip().lstrip("-*+ "))
-    blanked = re.sub(re.escape(plain(item.answer).strip()), BLANK, sentence, flags=re.I)
-    if blanked == sentence:  # the answer is not there verbatim: no safe sentence to show
+    spans = [plain(item.passage[a:b]).strip().lstrip("-*+ ") for a, b in sentence_spans(item.passage)]
+    spans = [s for s in spans if s and not s.startswith("#")]
+    held = plain(quotes[0].strip().lstrip("-*+ "))
+    at = next((k for k, s in enumerate(spans) if held in s or s in held), None)
+    around = spans[max(0, at - 1): at + 2] if at is not None else [held]
+    text = " ".join(around)
+    blanked = re.sub(re.escape(plain(item.answer).strip()), BLANK, text, flags=re.I)
+    if blanked == text:  # the answer is not there verbatim: no safe sentence to show
         return ""
     return f"Your notes say: “{blanked}”"
 

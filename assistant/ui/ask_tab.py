@@ -58,6 +58,7 @@ def build_ask_tab(ask, study, open_source: gr.Textbox, tabs: gr.Tabs) -> AskTab:
                 rate_btns = [gr.Button(RATINGS[r], elem_id=f"tutor-rate-{r}", **small)
                              for r in sorted(RATINGS)]
                 explain_btn = gr.Button("Explain", elem_id="tutor-explain", scale=0, **small)
+                hint_btn = gr.Button("Hint", elem_id="tutor-hint", scale=0, **small)
                 just_btn = gr.Button("Just tell me", elem_id="tutor-just-tell", scale=0, **small)
                 stop_btn = gr.Button("Stop quiz", elem_id="tutor-stop", scale=0, **small)
             with gr.Row(visible=False, elem_id="answer-row") as answer_row:
@@ -100,7 +101,7 @@ def build_ask_tab(ask, study, open_source: gr.Textbox, tabs: gr.Tabs) -> AskTab:
                 retrieved = gr.HTML("")
 
     outputs = [chatbot, panel, retrieved, last_answer, tutor, conversation, tutor_row, *opt_btns,
-               show_btn, *rate_btns, explain_btn, just_btn, stop_btn, answer_row]
+               show_btn, *rate_btns, explain_btn, hint_btn, just_btn, stop_btn, answer_row]
     state_inputs = [chatbot, tutor, conversation, last_answer]
     message_inputs = [*state_inputs, study_box]
 
@@ -120,7 +121,8 @@ def build_ask_tab(ask, study, open_source: gr.Textbox, tabs: gr.Tabs) -> AskTab:
                  for r in sorted(RATINGS)]
         row = bool(options) or any(shown[k] for k in ("show_answer", "ratings", "just_tell", "stop"))
         return [gr.update(visible=row), *opts, gr.update(visible=shown["show_answer"]), *rates,
-                gr.update(visible=shown["explain"]), gr.update(visible=shown["just_tell"]),
+                gr.update(visible=shown["explain"]), gr.update(visible=shown["hint"]),
+                gr.update(visible=shown["just_tell"]),
                 gr.update(visible=shown["stop"])]
 
     def show(history, state, shown: Answer | None, last, convo, learner: str, panel_html=None) -> list:
@@ -229,6 +231,11 @@ def build_ask_tab(ask, study, open_source: gr.Textbox, tabs: gr.Tabs) -> AskTab:
         memories = sv.memories_of(study, learner, state["held"])
         return step(sv.release(state, list(history), memories=memories), convo, last, learner)
 
+    def on_hint(history, state, convo, last, request: gr.Request):
+        """A hint for the open check question: from the model when it passes the passage's checks,
+        else from the passage (study_view.hint; not a review)."""
+        return step(sv.hint(study, state, list(history)), convo, last, learner_of(request))
+
     def on_stop(history, state, convo, last, request: gr.Request):
         return step(sv.stop(state, list(history)), convo, last, learner_of(request))
 
@@ -307,6 +314,7 @@ def build_ask_tab(ask, study, open_source: gr.Textbox, tabs: gr.Tabs) -> AskTab:
         btn.click(guarded(on_rate(r)), state_inputs, outputs, **PRIVATE)
     explain_btn.click(guarded(on_explain), state_inputs, outputs, **PRIVATE)
     just_btn.click(guarded(on_just_tell), state_inputs, outputs, **PRIVATE)
+    hint_btn.click(guarded(on_hint), state_inputs, outputs, **PRIVATE)
     stop_btn.click(on_stop, state_inputs, outputs, **PRIVATE)
     quiz_me_btn.click(guarded(on_quiz_me), state_inputs, outputs, **PRIVATE)
     clear.click(on_clear, None, [*outputs, entries], **PRIVATE)

@@ -5,7 +5,8 @@ Study service, the learner, the chat's tutor state and the chat history, and ret
 
 The tutor state is None (an ordinary chat) or a dict:
     {"kind": "quiz" | "check", "ids": [item ids], "pos": int, "verdict": dict | None,
-     "right": int, "done": int, "held": Answer | None (study mode: the answer held back)}
+     "right": int, "done": int, "held": Answer | None (study mode: the answer held back),
+     "hints": [hint texts shown for the check question]}
 While a question is open (no verdict yet) a typed message is the reply to it; otherwise the chat
 answers questions as usual, with the quiz's buttons still there.
 """
@@ -19,6 +20,7 @@ from dataclasses import dataclass
 from ..core.errors import AssistantError
 from ..core.schema import Answer
 from ..quiz.checking import Verdict, resolve_choice
+from ..quiz.hints import MAX_HINTS, make_hint
 from ..quiz.items import BLANK, TYPE_LABELS, QuizItem
 from ..quiz.reading import plain
 from ..quiz.scheduling import RATINGS, format_interval
@@ -189,7 +191,7 @@ def _open(study: Study, session, kind: str, history: list[dict], intro: str,
     if not session.items:
         return Turn(None, _say(history, "No questions could be made from these passages."))
     state = {"kind": kind, "ids": [i.id for i in session.items], "pos": 0, "verdict": None,
-             "right": 0, "done": 0, "held": held}
+             "right": 0, "done": 0, "held": held, "hints": []}
     item = session.items[0]
     total = len(session.items)
     text = question_message(item, 1, total, intro) if kind == "quiz" else check_message(item, intro)
@@ -220,7 +222,7 @@ def quiz_topic(study: Study, learner: str, topic: str, history: list[dict]) -> T
 def check_message(item: QuizItem, intro: str = "") -> str:
     body = question_message(item, 1, 1).split("\n", 1)[1].lstrip()  # without the "1 of 1" line
     return (intro or "Before I tell you, a quick check from your notes:") + "\n\n" + body + (
-        "\n\n*Or press “Just tell me”.*")
+        "\n\n*Stuck? Press “Hint” (up to two), or “Just tell me”.*")
 
 
 def study_first(study: Study, learner: str, answer: Answer, history: list[dict]) -> Turn:
@@ -246,11 +248,27 @@ def reply(study: Study, learner: str, state: dict, text: str, history: list[dict
     if item.type == "mcq" and text and resolve_choice(text, item.options or []) is None:
         return Turn(state, _say(history, "*Pick one of the options below, or type its number.*"))
     if state["kind"] == "check":
-        verdict, _ = study.answer_check(learner, item, text)
+        verdict, _ = study.answer_check(learner, item, text, hints=sum(map(bool, state.get("hints", []))))
         return release(state, history, verdict, item, memories_of(study, learner, state["held"]))
     verdict = study.quiz.check(item, text)
     state = {**state, "verdict": verdict.__dict__.copy()}
     return Turn(state, _say(history, feedback_message(item, verdict)))
+
+
+def hint(study: Study, state: dict | None, history: list[dict]) -> Turn:
+    """The next hint for the open check question (at most MAX_HINTS; not a review)."""
+    item = current(study, state)
+    shown = list((state or {}).get("hints", []))
+    if item is None or not is_open(state) or state["kind"] != "check" or len(shown) >= MAX_HINTS:
+        return Turn(state, history)
+    found = make_hint(item, len(shown) + 1, study.quiz.llm(), shown)
+    history = _say(history, "Hint, please.", "user")
+    if found is None:  # nothing more to give without telling: the button goes
+        return Turn({**state, "hints": shown + [""] * (MAX_HINTS - len(shown))},  # "": none left
+                    _say(history, "*No more hints without giving it away: try, or “Just tell me”.*"))
+    checked = " · checked against your notes" if found.origin == "llm" else ""
+    text = f"**Hint {len(shown) + 1} of {MAX_HINTS}**{checked}: {html.escape(found.text)}"
+    return Turn({**state, "hints": [*shown, found.text]}, _say(history, text))
 
 
 def release(state: dict, history: list[dict], verdict: Verdict | None = None,
@@ -318,14 +336,15 @@ def stop(state: dict | None, history: list[dict]) -> Turn:
 
 def buttons(state: dict | None, study: Study | None = None) -> dict:
     """Which tutor buttons show: {"options": [...], "show_answer": bool, "ratings": bool,
-    "explain": bool, "just_tell": bool, "stop": bool, "suggested": int | None}."""
+    "explain": bool, "just_tell": bool, "hint": bool, "stop": bool, "suggested": int | None}."""
     out = {"options": [], "show_answer": False, "ratings": False, "explain": False,
-           "just_tell": False, "stop": False, "suggested": None}
+           "just_tell": False, "hint": False, "stop": False, "suggested": None}
     if not state:
         return out
     item = current(study, state) if study is not None else None
     if state["kind"] == "check":
         out["just_tell"] = True
+        out["hint"] = is_open(state) and len(state.get("hints", [])) < MAX_HINTS
     else:
         out["stop"] = True
     if is_open(state):
