@@ -104,7 +104,7 @@ def test_hints_before_the_answer_are_not_reviews_and_stop_at_two(study, asked):
     assert not sv.buttons(turn.state, study)["hint"] and sv.buttons(turn.state, study)["just_tell"]
     assert sv.hint(study, turn.state, turn.history).history == turn.history  # no third
     done = sv.reply(study, "ana", turn.state, item.answer, turn.history)
-    assert "Right" in done.history[-1]["content"]
+    assert "Right, with a hint" in done.history[-1]["content"]
     assert [h["rating"] for h in study.store.history("ana")] == [2]  # Hard: recalled with help
 
 

@@ -278,7 +278,9 @@ def release(state: dict, history: list[dict], verdict: Verdict | None = None,
     if verdict is None:
         return Turn(None, _say(history, answer_message(answer, memories)), answer)
     gap = missed(item, verdict)
-    if verdict.correct:
+    if verdict.correct and any(state.get("hints", [])):  # answer_check rated it Hard
+        head = "✓ **Right, with a hint:** it comes back a little sooner. Here is the full answer:"
+    elif verdict.correct:
         head = "✓ **Right.** Here is the full answer:"
     else:
         head = (f"{verdict_line(verdict)} The answer is **{html.escape(item.answer)}**; "
