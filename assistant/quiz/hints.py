@@ -24,7 +24,7 @@ from ..core.text import sentence_spans, sentences
 from .checking import normalize, numbers_in
 from .items import BLANK, QuizItem
 from .reading import plain, words
-from .study_text import answer_sentences, explain_question
+from .study_text import answer_sentences
 
 MAX_HINTS = 2
 HINT_TOKENS = 60  # one or two short sentences; a small model rambles past that
@@ -61,11 +61,11 @@ def make_hint(item: QuizItem, n: int, llm=None, previous: list[str] | tuple = ()
 
 
 def prompt(item: QuizItem, previous: list[str] | tuple = ()) -> list[dict]:
-    """The passage and the question, delimited, in the user turn (small local models follow
-    instructions there better than in a long system prompt)."""
+    """The passage and the question, delimited in the user turn (the passage is data: text in it
+    reads as notes, not as instructions), then the one instruction, last."""
     before = "".join(f"\nA hint already given (say something new): {p}" for p in previous)
     user = (f"<passage>\n{plain(item.passage)}\n</passage>\n\n"
-            f"<question>\n{explain_question(item) if item.type != 'cloze' else item.question}\n"
+            f"<question>\n{item.question}\n"  # a blank's question keeps its blank
             f"</question>\n{before}\n"
             "Give a hint that does not state the answer, in one short sentence.")
     return [{"role": "system", "content": _SYSTEM}, {"role": "user", "content": user}]
@@ -79,8 +79,8 @@ def llm_hint(llm, item: QuizItem, previous: list[str] | tuple = ()) -> str | Non
 
 
 def check_hint(text: str, item: QuizItem) -> bool:
-    """Every sentence a claim the item's passage supports, and none giving the answer. Measured
-    on SmolLM2: "The answer is that the answer is ..." loops pass the support check (no claim of
+    """Every sentence a claim the item's passage supports, and none giving the answer. Seen on
+    SmolLM2: "The answer is that the answer is ..." loops pass the support check (no claim of
     their own, nothing to check), and "The answer is ..." goes on with an attempt at the answer,
     not a hint; both are refused."""
     said_words = normalize(text).split()
