@@ -32,10 +32,11 @@ def build(services: Services) -> gr.Blocks:
                 build_quiz_tab(services.quiz, open_source, tabs, study=study, ask_tab=ask_tab)
             with gr.Tab("Sources", id="sources"):
                 build_sources_tab(services.sources, open_source)
-            # Hidden until the page's load finds a teacher's login (and checked again per handler).
-            with gr.Tab("Class", id="class", visible=False, elem_id="class-tab") as class_tab:
-                build_class_tab(lambda: _class_report(services), lambda login: services.role(login) == TEACHER,
-                                open_source, tabs, class_tab)
+            if services.logins:  # a class has logins; one learner alone has no class to view
+                # Hidden until the page's load finds a teacher's login (and checked again per handler).
+                with gr.Tab("Class", id="class", visible=False, elem_id="class-tab") as class_tab:
+                    build_class_tab(lambda: _class_report(services), lambda login: services.role(login) == TEACHER,
+                                    open_source, tabs, class_tab)
         _register_api(ask, services.quiz)
     return demo
 
@@ -68,10 +69,9 @@ def _register_api(answerer, quiz_service) -> None:
 
 
 def _class_report(services: Services) -> ClassReport:
-    """The report over the class's learners: with a users file, the logins whose role is learner (a
-    teacher's own reviews are left out); without logins, the one local user (see `_learner`)."""
-    logins = services.logins
-    learners = [name for name, login in logins.items() if login.role == LEARNER] if logins else ["local"]
+    """The report over the class's learners: the logins whose role is learner (a teacher's own
+    reviews are left out)."""
+    learners = [name for name, login in services.logins.items() if login.role == LEARNER]
     return ClassReport(services.quiz.store, learners=learners)
 
 
