@@ -71,7 +71,7 @@ def negated(sentence: str) -> bool:
 
 def _squash(text: str) -> str:
     """Lower-case words and numbers only, for finding a sentence word for word in a passage."""
-    return " ".join(re.findall(r"[a-z0-9]+", plain(text).lower()))
+    return " ".join(words(plain(text).lower()))
 
 
 def plain(text: str) -> str:
