@@ -165,6 +165,17 @@ def shot(page, name: str) -> Path | None:
     return path
 
 
+def answer_quiz_card(page) -> None:
+    """Answer the Quiz tab's current card whatever its kind (the first option, or a typed guess)
+    and check it."""
+    choice = page.locator("#quiz-choice")
+    if choice.is_visible():
+        choice.locator("label").first.click()
+    else:
+        page.get_by_placeholder("Type your answer and press Enter").fill("no idea")
+    page.locator("#quiz-check").click()
+
+
 def use_scheme(page, scheme: str) -> None:
     """Switch the page to the "light" or "dark" system theme; Gradio follows it (.dark on <body>)."""
     page.emulate_media(color_scheme=scheme)

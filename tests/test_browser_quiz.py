@@ -3,7 +3,7 @@
 import re
 
 import pytest
-from browser import ROOT, assert_readable, shot, use_scheme
+from browser import ROOT, answer_quiz_card, assert_readable, shot, use_scheme
 from playwright.sync_api import expect
 
 
@@ -19,12 +19,7 @@ def test_a_quiz_card_is_answered_checked_and_rated(page):
     expect(status).to_contain_text(re.compile(r"1 of \d+"), timeout=60_000)
     shot(page, "quiz-card")
 
-    choice = page.locator("#quiz-choice")
-    if choice.is_visible():
-        choice.locator("label").first.click()
-    else:
-        page.get_by_placeholder("Type your answer and press Enter").fill("no idea")
-    page.locator("#quiz-check").click()
+    answer_quiz_card(page)
     expect(page.get_by_text(re.compile(r"^(Correct|Incorrect|Almost)"))).to_be_visible(timeout=30_000)
     expect(page.get_by_role("button", name="Open in sources")).to_be_visible()
     expect(page.locator("#quiz-rate-3")).to_be_visible()
@@ -43,12 +38,7 @@ def test_feedback_marks_are_readable_in_both_themes(page, scheme):
     status = page.locator("#quiz-status")
     for n in range(1, 6):  # the first card whose feedback marks the answer in its passage
         expect(status).to_contain_text(re.compile(rf"\b{n} of \d+"), timeout=60_000)
-        choice = page.locator("#quiz-choice")
-        if choice.is_visible():
-            choice.locator("label").first.click()
-        else:
-            page.get_by_placeholder("Type your answer and press Enter").fill("no idea")
-        page.locator("#quiz-check").click()
+        answer_quiz_card(page)
         expect(page.locator(".feedback .verdict")).to_be_visible(timeout=30_000)
         if page.locator(".feedback blockquote mark").count():
             break

@@ -7,7 +7,15 @@ Each test signs in as its own learner, so the tests do not depend on each other'
 import re
 
 import pytest
-from browser import ROOT, assert_readable, shot, start_app, stop_app, use_scheme
+from browser import (
+    ROOT,
+    answer_quiz_card,
+    assert_readable,
+    shot,
+    start_app,
+    stop_app,
+    use_scheme,
+)
 from conftest import run_cli
 from playwright.sync_api import expect
 
@@ -68,6 +76,17 @@ def send(page, text: str, expect_text: str):
     page.locator("#ask-box textarea").fill(text)
     page.locator("#ask-box textarea").press("Enter")
     expect(replies(page).nth(before)).to_contain_text(expect_text, timeout=60_000)
+
+
+def answer_tutor_question(page):
+    """Answer the chat's current quiz question whatever its kind: the first option, the flashcard
+    turned over, or a typed guess."""
+    if page.locator("#tutor-opt-1").is_visible():
+        page.locator("#tutor-opt-1").click()
+    elif page.locator("#tutor-show").is_visible():
+        page.locator("#tutor-show").click()
+    else:
+        send(page, "no idea", "Not quite")
 
 
 def study_mode(page, on: bool):
@@ -169,12 +188,7 @@ def test_what_next_with_no_history_then_quiz_me_on_an_answer_and_a_refusal(signe
         question = replies(page).last
         expect(question).to_contain_text(f"Question {n} of 3")
         expect(question).to_contain_text(CITED)
-        if page.locator("#tutor-opt-1").is_visible():
-            page.locator("#tutor-opt-1").click()
-        elif page.locator("#tutor-show").is_visible():
-            page.locator("#tutor-show").click()
-        else:
-            send(page, "no idea", "Not quite")
+        answer_tutor_question(page)
         expect(page.locator("#tutor-rate-3")).to_be_visible()
         page.locator("#tutor-rate-3").click()
     expect(replies(page).last).to_contain_text("of 3 remembered")
@@ -190,12 +204,7 @@ def test_explain_from_a_quiz_card_answers_in_ask_and_follow_ups_work(signed_in):
     page.get_by_role("tab", name="Quiz").click()
     page.get_by_role("button", name="Start").click()
     expect(page.locator("#quiz-status")).to_contain_text(re.compile(r"1 of \d+"), timeout=60_000)
-    choice = page.locator("#quiz-choice")
-    if choice.is_visible():
-        choice.locator("label").first.click()
-    else:
-        page.get_by_placeholder("Type your answer and press Enter").fill("no idea")
-    page.locator("#quiz-check").click()
+    answer_quiz_card(page)
     where = page.locator(".feedback .where").inner_text()
     page.locator("#quiz-explain").click()
 
@@ -216,12 +225,7 @@ def test_what_next_follows_a_changed_note(signed_in, app_server):
     page = signed_in("eve")
     page.get_by_text(re.compile(r"^New: Foundation Models")).first.click()
     expect(replies(page).last).to_contain_text("Question 1 of")
-    if page.locator("#tutor-opt-1").is_visible():
-        page.locator("#tutor-opt-1").click()
-    elif page.locator("#tutor-show").is_visible():
-        page.locator("#tutor-show").click()
-    else:
-        send(page, "no idea", "Not quite")
+    answer_tutor_question(page)
     page.locator("#tutor-rate-1").click()  # Again: due again in minutes
     page.locator("#tutor-stop").click()
     page.get_by_role("tab", name="Quiz").click()
