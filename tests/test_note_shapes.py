@@ -147,3 +147,19 @@ def test_a_pdf_heading_is_never_quoted_as_an_answer(tmp_path, embedder):
     assert [c.chunk.heading for c in answer.citations] == ["serving > 6. Speculative decoding"]
     assert not any(line.strip(" *").startswith(("Speculative decoding [", "6. Speculative decoding"))
                    for line in lines_of(answer))
+
+
+def test_a_row_of_a_long_table_is_answered_from_its_own_row(shapes):
+    parts = [c for c in shapes.retriever.chunks if c.heading.endswith("Notebooks")]
+    assert len(parts) >= 2  # the table spans chunks: the later one has no header line of its own
+    answer = shapes.ask.ask("Which library does the notebook that removes duplicate samples use?")
+    first = lines_of(answer)[0]
+    assert "Rensa library" in first and "Open In Colab" not in answer.text
+    assert "Eval Runner" not in answer.text  # a data row is never taken for the header
+
+
+def test_a_reading_list_line_answers_only_when_reading_is_asked_for(shapes):
+    answer = shapes.ask.ask("What is the weakness of judge models?")
+    assert lines_of(answer)[0].startswith("**Judge models**") or "favour answers" in lines_of(answer)[0]
+    reading = shapes.ask.ask("Which article should I read about judge models?")
+    assert any("Judging the judges" in line for line in lines_of(reading)[:2])  # under its lead-in

@@ -42,3 +42,8 @@ def test_the_first_json_object_in_chatter_or_fences():
     assert first_json_object('Sure! ```json\n{"a": {"b": 1}}\n``` hope it helps') == {"a": {"b": 1}}
     assert first_json_object('{"broken": } then {"ok": true}') == {"ok": True}
     assert first_json_object("[1, 2]") is None and first_json_object("no json") is None
+
+
+def test_a_link_whose_text_ends_a_sentence_stays_one_sentence():
+    link = "[3Blue1Brown - But what is a Neural Network?](https://www.youtube.com/watch?v=aircAruvnKk)"
+    assert sentences(f"{link}: This video explains. Next.") == [f"{link}: This video explains.", "Next."]

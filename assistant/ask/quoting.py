@@ -39,6 +39,17 @@ _QA_PREFIX = re.compile(r"^\s*(?:\*\*|__)?(?P<kind>Q|A|Question|Answer)\s*[:.]\s
 # "Breiman, L. (1996). Bagging predictors. Machine Learning, 24(2), 123-140."
 _REFERENCE = re.compile(r"^\s*[A-Z][A-Za-z'\-]+,\s+(?:[A-Z]\.\s*)+.*\(\d{4}[a-z]?\)")
 _ONLY_BOLD = re.compile(r"^(\*\*|__)[^*_]+\1\s*[:?.]?$")
+# Markdown links and bare addresses: what a sentence means is the link's text, not its address.
+_LINK = re.compile(r"!?\[([^\[\]]*)\]\([^()\s]*(?:\s[^()]*)?\)")
+_URL = re.compile(r"<?https?://\S+")
+# A line that points to reading elsewhere ("[nanoGPT](...) by Andrej Karpathy: A 2h-long video"),
+# or any line of a list under "📚 Resources:" / "References" / "Further reading".
+_POINTER_LINE = re.compile(r"^\W*\[[^\]]+\]\([^)]*\)\s*(?:by\b|[:–—-])")
+_POINTER_LIST = re.compile(r"\b(?:resources|references|further reading|reading list|see also|links|bibliography)\b",
+                           re.I)
+# A question that asks for something to read or watch is answered by such a line.
+_ASKS_FOR_READING = re.compile(r"\b(?:videos?|tutorials?|articles?|blogs?|posts?|papers?|books?|guides?|read|"
+                               r"reading|watch|resources?|references?|links?|talks?|lectures?|series)\b", re.I)
 
 
 @dataclass(frozen=True)
@@ -71,6 +82,17 @@ class Unit:
         return self.is_lead_in and (len(self.display) < 40 or bool(_ONLY_BOLD.match(self.display)))
 
     @property
+    def meaning(self) -> str:
+        """What the unit says, for embedding: with what it hangs from, links as their text."""
+        return _meaning(f"{self.context} {self.display}")
+
+    @property
+    def pointer(self) -> bool:
+        """A line that sends the reader elsewhere (a reading list's entry) rather than explaining."""
+        return bool(_POINTER_LINE.match(self.display)) or (
+            self.list_item and bool(_POINTER_LIST.search(self.context)) and len(self.context) < 40)
+
+    @property
     def bold_lead(self) -> bool:
         """A sentence opening with bold words ("**Why this matters:** Text is everywhere"): the
         line's own title, which the rest of the line explains."""
@@ -86,7 +108,8 @@ def split_units(chunk: Chunk) -> list[Unit]:
     in_code = False
     introducing: Unit | None = None  # a line ending with ":" right before a code block
     shown_code = 0
-    for line in chunk.text.split("\n"):
+    lines = chunk.text.split("\n")
+    for n, line in enumerate(lines):
         if _FENCE.match(line):
             in_code = not in_code
             shown_code = 0
@@ -105,13 +128,15 @@ def split_units(chunk: Chunk) -> list[Unit]:
         if not line.strip() or _RULE.match(line) or _TABLE_RULE.match(line):
             continue
         if row:
-            cells = [c.strip() for c in row.group(1).split("|")]
-            if header is None:
+            cells = [_TAG.sub("", c).strip() for c in row.group(1).split("|")]  # a badge cell is empty
+            if header is None and n + 1 < len(lines) and _TABLE_RULE.match(lines[n + 1]):
                 header = cells
                 continue
+            # Rows of a long table's later chunk have no header above them: shown as plain cells.
+            header = header or [""] * len(cells)
             display = " · ".join(f"{h}: {c}" if h else c for h, c in zip(header, cells) if c)
             units.append(Unit(chunk, len(units), line.strip(), _readable(display), 0, False, None, True,
-                              context=" | ".join(header)))
+                              context=" | ".join(h for h in header if h)))
             continue
         marker = _LIST_MARK.match(line)
         indent = len(line) - len(line.lstrip())
@@ -173,6 +198,11 @@ def _ends_with_colon(unit: Unit) -> bool:
     return unit.display.rstrip("*").rstrip().endswith(":")
 
 
+def _meaning(text: str) -> str:
+    text = _LINK.sub(r"\1", _LINK.sub(r"\1", text))  # twice: "[![badge](img)](url)"
+    return " ".join(_URL.sub("", text).split())
+
+
 def _readable(text: str) -> str:
     # Bold is kept (it is the notes' own emphasis); unbalanced markers from a split, HTML tags
     # and "A:" prefixes are dropped.
@@ -208,7 +238,7 @@ class SentencePicker:
         units = split_units(chunk)
         # A unit is embedded with what it hangs from, so "4 MORE months" keeps its subject and a
         # table row its column names.
-        texts = [f"{u.context} {u.display}".strip() for u in units]
+        texts = [u.meaning for u in units]
         vectors = self.embedder.embed(texts, batch_size=64)
         with self._cache_lock:
             self._cache[key] = (units, vectors)
@@ -271,6 +301,7 @@ class SentencePicker:
         q_vec = self.embedder.embed_one(question)
         q_terms = terms(question)
         cues = answer_cues(question)
+        wants_reading = bool(_ASKS_FOR_READING.search(question))
         scored: list[tuple[float, Unit]] = []
         seen: set[str] = set()
         for hit in hits:
@@ -281,11 +312,11 @@ class SentencePicker:
             for unit, sim in zip(units, sims):
                 if unit.code:
                     continue
-                key = _key(unit)
-                if key in seen:  # overlapping chunks of one entry hold the same sentence twice
+                keys = {_key(unit), " ".join(unit.quote.split())}
+                if keys & seen:  # overlapping chunks of one entry hold the same sentence twice
                     continue
-                seen.add(key)
-                overlap = len(q_terms & terms(unit.display)) / len(q_terms) if q_terms else 0.0
+                seen |= keys
+                overlap = len(q_terms & terms(_meaning(unit.display))) / len(q_terms) if q_terms else 0.0
                 # The sentence's meaning, and the meaning of its whole passage (which carries
                 # the heading: the topic a sentence alone often leaves implicit); shared terms
                 # break ties between near paraphrases.
@@ -294,6 +325,8 @@ class SentencePicker:
                     score += cue_weight  # "how long?" wants a duration, "why?" a reason
                 if _entry(unit) in continuing:
                     score += cue_weight
+                if unit.pointer and not wants_reading:
+                    score -= 0.1  # a reading list names where to learn more; the answer is elsewhere
                 if _ends_with_colon(unit) and len(unit.display) < 40:
                     score -= 0.05  # a bare "What stayed the same:" says little by itself
                 scored.append((score, unit))
