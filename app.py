@@ -16,6 +16,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--port", type=int, help="port (default 7860, or $ASSISTANT_PORT)")
     args = parser.parse_args(argv)
 
+    # First of all, the embedding model starts loading in a second process: torch loads on the
+    # other core while this one imports Gradio and serves the page. In one process both are
+    # Python imports taking turns on the GIL, and the first answer came seconds later.
+    from assistant.index.embedding_process import EmbeddingProcess
+
+    embedder = EmbeddingProcess()
+    try:
+        return _serve(args, embedder)
+    finally:
+        embedder.close()
+
+
+def _serve(args: argparse.Namespace, embedder) -> int:
     from assistant.core.errors import AssistantError
     from assistant.services import Services
     from assistant.ui.auth import load_users, require_login_when_shared
@@ -25,15 +38,15 @@ def main(argv: list[str] | None = None) -> int:
                                      host=args.host, port=args.port)
         users = load_users(settings.users_file, settings.users)
         require_login_when_shared(settings.host, users)
-        services = Services(settings)
+        services = Services(settings, embedder=embedder)
         services.quiz  # opens the progress database: a bad ASSISTANT_DATABASE_URL is one sentence here
     except AssistantError as exc:
         print(str(exc), file=sys.stderr)
         return 2
     from assistant.ui.app import launch
 
-    # The page first; the notes (a first index, the model, the keyword index) load in the
-    # background and the Ask tab says so until they are ready (assistant/warmup.py).
+    # The page first; the notes (a first index, the keyword index, the model from its process)
+    # load in the background and the Ask tab says so until they are ready (assistant/warmup.py).
     launch(services, users)
     return 0
 

@@ -25,8 +25,12 @@ if TYPE_CHECKING:
 
 
 class Services:
-    def __init__(self, settings: Settings | None = None):
+    def __init__(self, settings: Settings | None = None, embedder=None):
+        """`embedder`: one already made (the app's EmbeddingProcess, index/embedding_process.py);
+        by default the model loads in this process when first needed."""
         self.settings = settings or Settings.from_env()
+        if embedder is not None:
+            self.__dict__["embedder"] = embedder
 
     # --- components -----------------------------------------------------------------------
 
@@ -74,6 +78,11 @@ class Services:
         if "retriever" in self.__dict__:
             return list(self.retriever.chunks)
         return self.store.committed_chunks()
+
+    def embedder_failure(self) -> str | None:
+        """Why the embedder can no longer embed anything (the app's model process died twice),
+        as one sentence; None when it can or has not been made."""
+        return getattr(self.__dict__.get("embedder"), "failure", None)
 
     def token_counter(self):
         """Counts model tokens when the model is already loaded; None rather than load it."""

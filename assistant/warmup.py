@@ -1,18 +1,19 @@
 """The app's loading in the background: it listens first, then loads what answering needs.
 
 `python app.py` serves its page in a few seconds and starts a Warmup. Its thread builds the index
-when there is none (the first start), loads the embedding model and the keyword index, and runs one
-search, so the first question is as quick as the next. Meanwhile the Ask tab says "Loading your
+when there is none (the first start), loads the keyword index and runs one search, so the first
+question is as quick as the next; the embedding model has been loading since the app started, in
+its own process (index/embedding_process.py), and the search waits for it. Meanwhile the Ask tab says "Loading your
 notes…"; a question asked then waits (PendingAnswerer) and is answered once loading is done, never
-dropped. A failure (a broken index, a full disk) is kept as one sentence for the page, the trace
-goes to the terminal, and what does not need the model (the Sources tab) keeps working.
+dropped. A failure (a broken index, a full disk, a model that cannot load, its process dying
+twice) is kept as one sentence for the page, the trace goes to the terminal, and what does not need
+the model (the Sources tab) keeps working.
 The command line (`python -m assistant ...`, `ingest.py`) never starts one: it loads at once.
 """
 
 from __future__ import annotations
 
 import logging
-import os
 import sys
 import threading
 import time
@@ -32,11 +33,6 @@ log = logging.getLogger(__name__)
 
 LOADING_REPLY = "Loading your notes… your question is answered as soon as they are ready."
 
-# Test hook, for tests only: with ASSISTANT_TEST_WARMUP_GATE set to the path of a FIFO, the model is
-# not loaded (after the first index, if any) until something is written to it, so a test can act
-# while the app is "still loading" for as long as it likes, without sleeping.
-_GATE = "ASSISTANT_TEST_WARMUP_GATE"
-
 
 class Warmup:
     def __init__(self, services: Services):
@@ -45,8 +41,14 @@ class Warmup:
         self._thread: threading.Thread | None = None
         self._indexed = threading.Event()  # the first index is built (or failed): chunks can be listed
         self._done = threading.Event()
-        self.error: str | None = None  # why loading failed, as one sentence
+        self._error: str | None = None  # why loading failed, as one sentence
         self.ask = PendingAnswerer(self)
+
+    @property
+    def error(self) -> str | None:
+        """Why questions cannot be answered, as one sentence: loading failed, or later the app's
+        embedding model process stopped for good; None when they can."""
+        return self._error or self._services.embedder_failure()
 
     def start(self) -> Warmup:
         with self._lock:
@@ -86,16 +88,15 @@ class Warmup:
                 self._indexed.set()
             if report is not None:
                 print(f"Indexed {s.settings.knowledge_dir}: {report.summary()}", file=sys.stderr)
-            _wait_at_gate()
             # The model, the keyword index and the answerer, then one search: it opens Chroma's
             # vector index and the first calls' set-up, and shows a broken index now, not at the
             # first question.
             s.ask.retriever.search("warm up", k=1)
         except AssistantError as exc:
-            self.error = str(exc)
+            self._error = str(exc)
         except Exception as exc:  # the trace goes to the terminal, one sentence to the page
             log.exception("Loading the notes failed")
-            self.error = (f"Your notes could not be loaded ({type(exc).__name__}: {shorten(str(exc), 160)}); "
+            self._error = (f"Your notes could not be loaded ({type(exc).__name__}: {shorten(str(exc), 160)}); "
                           "see the terminal for details.")
         finally:
             self._indexed.set()
@@ -104,13 +105,6 @@ class Warmup:
             print(f"Loading failed: {self.error}", file=sys.stderr)
         else:
             print(f"Ready to answer: the notes loaded in {time.perf_counter() - started:.1f} s.", file=sys.stderr)
-
-
-def _wait_at_gate() -> None:
-    gate = os.environ.get(_GATE)
-    if gate:
-        with open(gate, encoding="utf-8") as fifo:  # blocks until a test opens the FIFO to write
-            fifo.read()
 
 
 class PendingAnswerer:

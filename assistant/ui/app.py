@@ -81,8 +81,8 @@ def _learner(request: gr.Request | None) -> str:
 
 
 def launch(services: Services, users: dict[str, str] | None = None) -> None:
-    """Serve the page, then load the model and the indexes in the background (not before: loading
-    beside Gradio's start-up slowed serving the page by a second)."""
+    """Serve the page, then load the indexes in the background (not before: loading beside Gradio's
+    start-up slowed serving the page by a second); the model is loading in its own process."""
     from .auth import checker
 
     demo = build(services).queue(default_concurrency_limit=8)
