@@ -36,8 +36,8 @@ it (supported by its citation, re-cited, marker added, struck, neutral), the sha
 shown as fact, verdicts, prompt tokens (counted by a llama.cpp server's own tokenizer when it has
 one, else the app's estimate), output tokens/s, and one table comparing LLM with offline mode on the
 same questions. `--limit N` runs only the first N in-scope and the first N off-topic questions of
-each question file (LLM mode is slow on a CPU), `--prompt-tokens N` sets the prompt budget, `--dump FILE` writes every LLM answer with its
-sentence checks as JSON lines, for counting by hand.
+each question file (LLM mode is slow on a CPU), `--prompt-tokens N` sets the prompt budget, `--dump FILE`
+writes every answer as JSON lines (LLM answers with their sentence checks), for reading by hand.
 """
 
 from __future__ import annotations
@@ -563,6 +563,8 @@ def measure(label: str, notes: Path, question_files: list[Path], llm_env: dict) 
             figures["topic_switches"] = topic_switches(answerer, questions, answers)
             entry = {"offline": {"figures": figures, "failures": failures}, "question_set_problems": problems}
             report(figures, failures)
+            if DUMP and not llm_env:
+                dump_answers(name, questions, answers, None)
             llm_settings = Settings.from_env(environ=llm_env, knowledge_dir=knowledge, data_dir=Path(tmp) / "data")
             if llm_settings.llm_enabled:
                 llm = make_llm(llm_settings)
@@ -778,10 +780,10 @@ def llm_summary_table(results: dict) -> None:
         say("  " + "  ".join(c.ljust(w) for c, w in zip(r, widths)))
 
 
-def dump_answers(name: str, questions: list[dict], answers: dict, recorder: PromptRecorder) -> None:
-    """Every LLM answer with its checks and raw reply, one JSON object a line (for counting by hand)."""
+def dump_answers(name: str, questions: list[dict], answers: dict, recorder: PromptRecorder | None) -> None:
+    """Every answer (LLM: with its checks and raw reply), one JSON object a line (for reading by hand)."""
     by_question = {}
-    for call in recorder.calls:
+    for call in recorder.calls if recorder else []:
         asked = re.search(r"<question>\n(.*?)\n</question>", call["messages"][-1]["content"], re.DOTALL)
         by_question[asked.group(1) if asked else ""] = call
     with DUMP.open("a", encoding="utf-8") as f:
@@ -790,6 +792,7 @@ def dump_answers(name: str, questions: list[dict], answers: dict, recorder: Prom
             call = by_question.get(a.question) if a.mode == "llm" else None
             f.write(json.dumps({
                 "set": name, "id": q["id"], "question": q["question"], "off_topic": q.get("off_topic"),
+                "correct": None if q.get("off_topic") else judge_in_scope(q, as_shown(a))["correct"],
                 "facts": q.get("facts", []) + q.get("facts_any", []), "mode": a.mode, "refused": a.refused,
                 "raw": call["reply"] if call else None, "prompt_tokens": call.get("prompt_tokens") if call else None,
                 "ttft_s": round(call["first"] - call["start"], 2) if call and call["first"] else None,
@@ -818,7 +821,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--prompt-tokens", type=int, default=None,
                         help="LLM mode: the prompt budget (ASSISTANT_LLM_PROMPT_TOKENS, default 700)")
     parser.add_argument("--dump", type=Path, default=None,
-                        help="LLM mode: write every answer with its sentence checks to FILE (JSON lines)")
+                        help="write every answer to FILE (JSON lines; LLM answers with their sentence checks)")
     args = parser.parse_args(argv)
     global LIMIT, DUMP
     LIMIT, DUMP = args.limit, args.dump

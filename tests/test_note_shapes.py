@@ -163,3 +163,9 @@ def test_a_reading_list_line_answers_only_when_reading_is_asked_for(shapes):
     assert lines_of(answer)[0].startswith("**Judge models**") or "favour answers" in lines_of(answer)[0]
     reading = shapes.ask.ask("Which article should I read about judge models?")
     assert any("Judging the judges" in line for line in lines_of(reading)[:2])  # under its lead-in
+
+
+def test_a_definition_is_quoted_without_its_list_marker(shapes):
+    answer = shapes.ask.ask("What is greedy decoding?")
+    assert "highest-probability token" in answer.text
+    assert not any(line.startswith(":") for line in lines_of(answer))

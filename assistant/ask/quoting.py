@@ -143,6 +143,8 @@ def split_units(chunk: Chunk) -> list[Unit]:
         body = (line[marker.end():] if marker else line).strip()
         if body.startswith(">"):
             body = body.lstrip("> ").strip()
+        if body.startswith(":"):  # a definition list's definition ("Term" then ": what it means")
+            body = body[1:].strip()
         if not body or _never_an_answer(body) or (_plain(body) == title and not body.rstrip("*").endswith(":")):
             continue  # the passage's own heading (a slide title) is no answer; a lead-in ending in ":" is kept
         while open_lines and not _encloses(units[open_lines[-1]], indent, bool(marker)):
