@@ -1,7 +1,7 @@
 """Ingest beside the model's own embedding speed, the app's start-up, and warm search latency.
 
     .venv/bin/python benchmarks/ingest_speed.py [--notes 760] [--repeat 3] [--workers 1,2]
-                                                [--queries 500] [--no-app]
+                                                [--queries 500] [--no-app | --app-only]
 
 Notes: the first N Zoomcamp FAQ records as Markdown notes (as in benchmarks/zoomcamp.py; 760 give
 ~1,000 chunks), or, when ../shared/eval/zoomcamp is absent, the seed notes in knowledge/ copied
@@ -15,7 +15,8 @@ into enough folders. Four parts, each printed with the machine's load average (i
    project's Indexer against the bare model's `encode` on the same texts; the second ratio.
 3. The app: `python app.py` on the index of part 1, the time until its page is served and until
    the answer to a question sent as soon as it is, beside the model's load time alone (a fresh
-   interpreter loading it and embedding one sentence, from part 1's raw run).
+   interpreter loading it and embedding one sentence, from part 1's raw run). With --app-only,
+   part 3 alone on the index a previous run left, alternating with fresh loads of the bare model.
 4. Warm search latency (Retriever.search, k=5, one query at a time, embedding included) over the
    Zoomcamp questions, with and without the course scope, on the full Zoomcamp index when
    benchmarks/zoomcamp.py has built it, otherwise on the index just built.
@@ -126,6 +127,37 @@ def app_start(notes: Path, data: Path, question: str) -> tuple[float, float]:
         proc.wait(timeout=30)
 
 
+QUESTION = "How do I join the course?"
+
+
+def report_app(pages: list[float], answers: list[float], loads: list[float], what: str) -> None:
+    page, answer, load = (statistics.median(r) for r in (pages, answers, loads))
+    print(f"\n3. python app.py ({what}; {load_avg()})")
+    print(f"   page served {page:.1f} s (target <= 3), runs {', '.join(f'{x:.1f}' for x in pages)}")
+    print(f"   first answer {answer:.1f} s, runs {', '.join(f'{x:.1f}' for x in answers)}; the model's "
+          f"load alone {load:.1f} s, runs {', '.join(f'{x:.1f}' for x in loads)} "
+          f"(target: first answer <= {load + 1:.1f} s)", flush=True)
+
+
+def app_only(args) -> int:
+    """Part 3 alone: app starts alternating with fresh loads of the bare model, on the index and
+    notes a full run left."""
+    data, notes = OUT / "data-cli-0", OUT / "notes"
+    if not (data / "chroma").exists():
+        print(f"No index in {data.relative_to(ROOT)}: run benchmarks/ingest_speed.py once without --app-only.")
+        return 1
+    nothing = OUT / "no-texts.json"
+    nothing.write_text("[]", encoding="utf-8")
+    pages, answers, loads = [], [], []
+    for _ in range(args.repeat):
+        page, answer = app_start(notes, data, QUESTION)
+        pages.append(page)
+        answers.append(answer)
+        loads.append(cold_raw(nothing)[0])
+    report_app(pages, answers, loads, f"the index in {data.relative_to(ROOT)}; median of {args.repeat}")
+    return 0
+
+
 def make_notes(eval_dir: Path, n: int, notes: Path) -> str:
     if notes.exists():
         shutil.rmtree(notes)
@@ -168,7 +200,11 @@ def main() -> int:
     parser.add_argument("--workers", default="1,2", help="bulk-embedding worker counts to compare")
     parser.add_argument("--queries", type=int, default=500, help="questions for the latency run")
     parser.add_argument("--no-app", action="store_true", help="skip the app's start-up (part 3)")
+    parser.add_argument("--app-only", action="store_true",
+                        help="part 3 alone, on the index a previous run left in benchmarks/out")
     args = parser.parse_args()
+    if args.app_only:
+        return app_only(args)
 
     from assistant.core.config import Settings
     from assistant.index.embeddings import _load_model, count_tokens, default_embedder
@@ -248,17 +284,12 @@ def main() -> int:
     # 3. The app's start-up on part 1's index (its first start also builds and saves the keyword index).
     questions_file = args.eval_dir / "ground-truth-data.clean.csv"
     if not args.no_app:
-        question = "How do I join the course?"
         pages, answers = [], []
         for _ in range(args.repeat):
-            page, answer = app_start(notes, OUT / "data-cli-0", question)
+            page, answer = app_start(notes, OUT / "data-cli-0", QUESTION)
             pages.append(page)
             answers.append(answer)
-        page, answer = statistics.median(pages), statistics.median(answers)
-        print(f"\n3. python app.py with {n} chunks ({runs}; {load_avg()})")
-        print(f"   page served {page:.1f} s (target <= 3), runs {', '.join(f'{x:.1f}' for x in pages)}")
-        print(f"   first answer {answer:.1f} s, runs {', '.join(f'{x:.1f}' for x in answers)}; the model's "
-              f"load alone {load_s:.1f} s (target: first answer <= {load_s + 1:.1f} s)", flush=True)
+        report_app(pages, answers, load_runs, f"{n} chunks; {runs}")
 
     # 4. Warm search latency.
     if questions_file.exists():

@@ -41,6 +41,12 @@ _GATE = "ASSISTANT_TEST_WARMUP_GATE"
 
 _SHUTTING_DOWN = "The app is shutting down."
 
+# While the model loads, its thread runs at this nice value. Measured (benchmarks/ingest_speed.py
+# --app-only) with other work holding one of the two cores: at 0 the page was served after 7 s (the
+# child took the free core's time from Gradio's import), at 10 after 3.6-4.7 s, and the first answer
+# no later. On a quiet machine it changes nothing: each process has a core.
+_LOADING_NICE = 10
+
 
 class EmbeddingProcess:
     """The Embedder's calls, answered by the model in a child process (started at once)."""
@@ -177,23 +183,17 @@ def serve(conn) -> None:
     closes its end, or dies."""
     _exit_with_parent()
     _wait_at_gate()
-    try:
-        from tqdm import tqdm
-
-        # tqdm's default lock is a named semaphore, which a killed child leaves behind (and
-        # multiprocessing's resource tracker warns about); the child's threads need only this.
-        tqdm.set_lock(threading.RLock())
-        from .embeddings import Embedder
-
-        embedder = Embedder()
-        embedder.embed(["warm up"])  # the first call's set-up, while the parent is still busy
-    except Exception as exc:
+    loaded: list = []
+    loader = threading.Thread(target=_load, args=(loaded,), name="load-model")
+    loader.start()
+    loader.join()
+    embedder = loaded[0] if loaded else RuntimeError("loading stopped")
+    if isinstance(embedder, Exception):
         from ..core.wording import shorten
 
-        log.exception("Loading the embedding model failed")
-        conn.send(("failed", f"The embedding model could not be loaded ({type(exc).__name__}: "
-                             f"{shorten(str(exc), 160)}); reinstall the requirements "
-                             "(`pip install -r requirements.txt`), and see the terminal for details."))
+        conn.send(("failed", f"The embedding model could not be loaded ({type(embedder).__name__}: "
+                             f"{shorten(str(embedder), 160)}); reinstall the requirements "
+                             "(pip install -r requirements.txt), and see the terminal for details."))
         return
     conn.send(("ready", os.getpid()))
     while True:
@@ -219,6 +219,31 @@ def serve(conn) -> None:
             return
         except Exception as exc:  # a result that cannot be pickled: say what it was instead
             conn.send(("raised", RuntimeError(f"{type(reply[1]).__name__} could not be sent back ({exc})")))
+
+
+def _load(loaded: list) -> None:
+    """The Embedder, loaded and warmed up (or what stopped it), at a lower priority: when other
+    work holds a core, the app's own start-up (Gradio, the page) goes first. Only this thread
+    gives way (on Linux a thread's nice value is its own); requests are served at the usual one."""
+    if sys.platform.startswith("linux"):
+        try:
+            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), _LOADING_NICE)
+        except OSError:
+            pass
+    try:
+        from tqdm import tqdm
+
+        # tqdm's default lock is a named semaphore, which a killed child leaves behind (and
+        # multiprocessing's resource tracker warns about); the child's threads need only this.
+        tqdm.set_lock(threading.RLock())
+        from .embeddings import Embedder
+
+        embedder = Embedder()
+        embedder.embed(["warm up"])  # the first call's set-up, while the parent is still busy
+        loaded.append(embedder)
+    except Exception as exc:
+        log.exception("Loading the embedding model failed")
+        loaded.append(exc)
 
 
 def _exit_with_parent() -> None:
