@@ -139,10 +139,9 @@ class PendingAnswerer:
             yield Answer(question, LOADING_REPLY, mode, done=False)
         try:
             answerer = self._warmup.answerer()
-        except AssistantError as exc:
+            yield from answerer.stream(question, history)
+        except AssistantError as exc:  # loading failed, or since (the model's process lost): the reply says why
             yield Answer(question, str(exc), mode, refused=True)
-            return
-        yield from answerer.stream(question, history)
 
     def ask(self, question: str, history: list[dict] | None = None) -> Answer:
         answer = None
