@@ -181,6 +181,8 @@ def _exit_description(code: int | None) -> str:
 def serve(conn) -> None:
     """The child's whole life: load the model, then answer requests until the parent says stop,
     closes its end, or dies."""
+    # Ctrl-C in a terminal reaches the whole process group: the parent decides when this ends.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     _exit_with_parent()
     _wait_at_gate()
     loaded: list = []
