@@ -169,3 +169,17 @@ def test_a_definition_is_quoted_without_its_list_marker(shapes):
     answer = shapes.ask.ask("What is greedy decoding?")
     assert "highest-probability token" in answer.text
     assert not any(line.startswith(":") for line in lines_of(answer))
+
+
+def test_a_follow_up_that_only_points_back_is_answered_from_the_passage_just_quoted(shapes):
+    first = shapes.ask.ask("Which Python version do I need at minimum?")
+    assert "Python 3.10 or newer" in first.text
+    history = [{"role": "user", "content": "Which Python version do I need at minimum?"},
+               {"role": "assistant", "content": first.text}]
+    # Alone, or searched with the question before it, this finds nothing close: only the
+    # conversation says what "they" and "the older one" are.
+    follow = shapes.ask.ask("Why did they stop supporting the older one?", history)
+    assert not follow.refused and "stopped shipping wheels" in follow.text
+    assert all(c.chunk.heading.endswith("Requirements") for c in follow.citations)
+    # A pronoun does not make a question of its own topic a follow-up.
+    assert shapes.ask.ask("How do I repot an orchid without hurting its roots?", history).refused

@@ -93,7 +93,9 @@ class Answerer:
 
         notice = None
         query, hits = self._retrieve(question, history or [])
-        if not self._covered(_focus(question, query), hits):
+        # A question that points back ("Why did they stop?") means nothing alone: the notes cover
+        # it when they cover it read after the last question.
+        if not self._covered(query if self._points_back(question, history or []) else _focus(question, query), hits):
             yield self._refusal(question, query, hits, mode)
             return
         missing = self._missing_names(question, hits, follow_up=bool(previous_questions(history or [])))
@@ -130,12 +132,14 @@ class Answerer:
         combined = f"{previous[-1]} {question}"
         alt = self.retriever.search(question, k=self.config.k, context=previous[-1])
         if has_anaphora(question):
-            # "Why do they go in that order?" points back: the passages just quoted come first.
-            # "And why add pooling after it?" names something new within that topic: search
-            # finds it, with the earlier question as context.
+            # "Why do they go in that order?" points back: the passages just quoted come first,
+            # found in the library even when search does not find them again. "And why add
+            # pooling after it?" names something new within that topic: search finds it, with the
+            # earlier question as context, and the passage just quoted stays a candidate.
+            quoted = self._conversation_passages(question, history)
             if not self._new_terms(question, history):
-                return combined, _quoted_first(alt, history)
-            return combined, alt
+                return combined, _merged(quoted, alt)
+            return combined, _merged(alt[:PASSAGES_FOR_EXTRACT - 1], quoted[:1], alt)
         # A question bringing words the notes never use has a topic of its own ("How does LoRA
         # cut memory?", "And what is the capital of France?") and is judged alone. It is read
         # with the previous question when all its words are the notes' own ("What was the third
@@ -145,6 +149,22 @@ class Answerer:
         if alt and known and (looks_like_followup(question) or not self.retriever.unknown_terms(words)):
             return combined, alt
         return question, hits
+
+    def _conversation_passages(self, question: str, history: list[dict]) -> list[Hit]:
+        """The passages the last answer quoted, as hits for `question` read after the last question."""
+        lines = _quoted_lines(_last_answer(history))
+        chunks = self.retriever.containing(lines) if lines else []
+        return self.retriever.scored(chunks, question, context=previous_questions(history)[-1]) if chunks else []
+
+    def _points_back(self, question: str, history: list[dict]) -> bool:
+        """A follow-up about what the conversation said ("Why did they stop supporting the older
+        one?"), not one with a topic of its own that happens to hold a pronoun ("How do I repot an
+        orchid without hurting its roots?"): its words are the notes' own, or the conversation's."""
+        previous = previous_questions(history)
+        if not previous or not has_anaphora(question):
+            return False
+        said = terms(f"{previous[-1]} {_last_answer(history)}")
+        return not self.retriever.unknown_terms(" ".join(content_words(question))) or bool(terms(question) & said)
 
     def _new_terms(self, question: str, history: list[dict]) -> set[str]:
         """Terms of a follow-up that the last question and answer did not use and the notes do:
@@ -235,17 +255,22 @@ def _focus(question: str, query: str) -> str:
 _ELLIPSIS = re.compile(r"^\s*(?:and|but|or|also|what about|how about)\s+(?:the|a|an|for|with|in)?\b", re.I)
 
 
-def _quoted_first(hits: list[Hit], history: list[dict]) -> list[Hit]:
-    """Passages the previous answer quoted come first: "they" most likely means what it said."""
-    quoted = _quoted(hits, _last_answer(history))
-    return quoted + [h for h in hits if h not in quoted]
+def _merged(*groups: list[Hit]) -> list[Hit]:
+    """The hits of every group in order, each passage once."""
+    seen: set[str] = set()
+    return [h for group in groups for h in group if not (h.chunk.id in seen or seen.add(h.chunk.id))]
+
+
+def _quoted_lines(answer_text: str) -> list[str]:
+    """The quoted lines of an earlier answer, without markers, list dashes and bold marks."""
+    lines = [_MARKERS_AT_END.sub("", line).strip().lstrip("- ").replace("**", "")
+             for line in answer_text.splitlines()]
+    return [" ".join(line.split()) for line in lines if len(line) > 15]
 
 
 def _quoted(hits: list[Hit], answer_text: str) -> list[Hit]:
     """The passages an earlier answer quoted from."""
-    lines = [_MARKERS_AT_END.sub("", line).strip().lstrip("- ").replace("**", "")
-             for line in answer_text.splitlines()]
-    lines = [line for line in lines if len(line) > 15]
+    lines = _quoted_lines(answer_text)
     return [h for h in hits if any(line in " ".join(h.chunk.text.replace("**", "").split()) for line in lines)]
 
 

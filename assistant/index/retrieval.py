@@ -179,9 +179,29 @@ class Snapshot:
         if not context or not query:
             return self.search_batch([query], k, scope)[0]
         context = " ".join(context.split())
-        vector = self.embedder.embed_one(query) + CONTEXT_WEIGHT * self.embedder.embed_one(context)
-        vector = (vector / np.linalg.norm(vector)).astype(np.float32)
-        return self._search([(vector, f"{query} {context}")], k, scope)[0]
+        return self._search([(self._vector(query, context), f"{query} {context}")], k, scope)[0]
+
+    def _vector(self, query: str, context: str | None) -> np.ndarray:
+        vector = self.embedder.embed_one(query)
+        if context:
+            vector = vector + CONTEXT_WEIGHT * self.embedder.embed_one(context)
+        return (vector / np.linalg.norm(vector)).astype(np.float32)
+
+    def containing(self, lines: list[str], k: int = 20) -> list[Chunk]:
+        """Chunks holding one of `lines` word for word (bold marks and spacing aside): the passages
+        an earlier answer quoted. Keyword search proposes the candidates."""
+        def plain(text: str) -> str:
+            return " ".join(text.replace("**", "").split())
+
+        rows = self._keyword.search(" ".join(lines), k)
+        return [self.chunks[r] for r, _ in rows if any(line in plain(self.chunks[r].text) for line in lines)]
+
+    def scored(self, chunks: list[Chunk], query: str, context: str | None = None) -> list[Hit]:
+        """`chunks` as hits for `query` (read with `context` as `search` reads it), closest first."""
+        vector = self._vector(" ".join(query.split()), " ".join((context or "").split()))
+        vectors = self.store.vectors([c.id for c in chunks])
+        hits = [Hit(c, float(vectors[c.id] @ vector), float(vectors[c.id] @ vector)) for c in chunks if c.id in vectors]
+        return sorted(hits, key=lambda h: -h.similarity)
 
     def search_batch(self, queries: list[str], k: int = 5, scope: str | None = None) -> list[list[Hit]]:
         """`search` for many queries at once: the model embeds them in one batch."""
@@ -300,6 +320,12 @@ class Retriever:
 
     def search_batch(self, queries: list[str], k: int = 5, scope: str | None = None) -> list[list[Hit]]:
         return self.current().search_batch(queries, k, scope)
+
+    def containing(self, lines: list[str], k: int = 20) -> list[Chunk]:
+        return self.current().containing(lines, k)
+
+    def scored(self, chunks: list[Chunk], query: str, context: str | None = None) -> list[Hit]:
+        return self.current().scored(chunks, query, context)
 
     def known_terms(self, text: str) -> set[str]:
         return self.current().known_terms(text)
