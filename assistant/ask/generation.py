@@ -30,7 +30,8 @@ from ..core.support import is_claim, plain, support
 from ..core.text import sentence_spans
 
 if TYPE_CHECKING:
-    from .quoting import SentencePicker, Unit
+    from .quoting import SentencePicker
+    from .units import Unit
 
 NOT_COVERED = "Your notes don't cover that."
 NOT_IN_NOTES = "(not in your notes)"

@@ -1,0 +1,198 @@
+"""A passage read as the note is written: lines, list items under their lead-in, sentences,
+table rows under their header, code under the sentence that introduces it. What is never an
+answer is left out: a question line, a heading-like title, a figure or table caption, a
+bibliography line, an image.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from ..core.schema import Chunk
+from ..core.text import sentences
+
+_LIST_MARK = re.compile(r"^(\s*)(?:[-*+]|\d+[.)])\s+")
+_FENCE = re.compile(r"^\s*(```|~~~)")
+_RULE = re.compile(r"^\s*(?:-{3,}|\*{3,}|_{3,})\s*$")
+_TABLE_ROW = re.compile(r"^\s*\|(.*)\|\s*$")
+_TABLE_RULE = re.compile(r"^\s*\|?\s*:?-{3,}")
+# HTML that notes exported from the web carry; a literal "<BOS/>" in a note about tokens is text.
+_TAG = re.compile(r"</?(?:a|abbr|b|big|br|center|code|div|em|figcaption|figure|font|h[1-6]|i|img|kbd|mark|"
+                  r"p|pre|s|small|span|strong|sub|sup|u)\b[^<>]*>", re.I)
+_CAPTION = re.compile(r"^\s*(?:Table|Figure|Fig\.)\s*\d+(?:[-.]\d+)*[.:]?(?:\s|$)", re.I)
+_QA_PREFIX = re.compile(r"^\s*(?:\*\*|__)?(?P<kind>Q|A|Question|Answer)\s*[:.]\s*(?:\*\*|__)?\s*", re.I)
+# "Breiman, L. (1996). Bagging predictors. Machine Learning, 24(2), 123-140."
+_REFERENCE = re.compile(r"^\s*[A-Z][A-Za-z'\-]+,\s+(?:[A-Z]\.\s*)+.*\(\d{4}[a-z]?\)")
+_ONLY_BOLD = re.compile(r"^(\*\*|__)[^*_]+\1\s*[:?.]?$")
+# Markdown links and bare addresses: what a sentence means is the link's text, not its address.
+_LINK = re.compile(r"!?\[([^\[\]]*)\]\([^()\s]*(?:\s[^()]*)?\)")
+_URL = re.compile(r"<?https?://\S+")
+# A line that points to reading elsewhere ("[nanoGPT](...) by Andrej Karpathy: A 2h-long video"),
+# or any line of a list under "📚 Resources:" / "References" / "Further reading".
+_POINTER_LINE = re.compile(r"^\W*\[[^\]]+\]\([^)]*\)\s*(?:by\b|[:–—-])")
+_POINTER_LIST = re.compile(r"\b(?:resources|references|further reading|reading list|see also|links|bibliography)\b",
+                           re.I)
+
+
+@dataclass(frozen=True)
+class Unit:
+    """A sentence, list item or table row of a chunk: `quote` is verbatim chunk text, `display`
+    is for reading (HTML tags and Q/A prefixes dropped, a row shown with its header)."""
+
+    chunk: Chunk
+    index: int
+    quote: str
+    display: str
+    indent: int
+    list_item: bool
+    parent: int | None  # the line this one hangs under: a lead-in ("Three risk levels:") or a list item
+    line_start: bool  # first sentence of its line
+    context: str = ""  # what it is embedded with: its lead-in, or a row's table header
+    line_lead: bool = False  # first sentence of a line that introduces what follows ("...happens:")
+    code: bool = False  # a line of a code block, shown only under the sentence that introduces it
+
+    @property
+    def is_lead_in(self) -> bool:
+        """A line that introduces the items under it: "Three risk levels:" or a bold title line
+        ("**Prompt Engineering is now a thing**"), which notes use as a small heading."""
+        text = self.display
+        return self.line_lead or text.rstrip("*").rstrip().endswith(":") or bool(_ONLY_BOLD.match(text))
+
+    @property
+    def is_title(self) -> bool:
+        """A lead-in that says nothing by itself ("What stayed the same:", "**References**")."""
+        return self.is_lead_in and (len(self.display) < 40 or bool(_ONLY_BOLD.match(self.display)))
+
+    @property
+    def meaning(self) -> str:
+        """What the unit says, for embedding: with what it hangs from, links as their text."""
+        return meaning_of(f"{self.context} {self.display}")
+
+    @property
+    def pointer(self) -> bool:
+        """A line that sends the reader elsewhere (a reading list's entry) rather than explaining."""
+        return bool(_POINTER_LINE.match(self.display)) or (
+            self.list_item and bool(_POINTER_LIST.search(self.context)) and len(self.context) < 40)
+
+    @property
+    def bold_lead(self) -> bool:
+        """A sentence opening with bold words ("**Why this matters:** Text is everywhere"): the
+        line's own title, which the rest of the line explains."""
+        return self.line_start and self.display.startswith("**")
+
+
+def split_units(chunk: Chunk) -> list[Unit]:
+    units: list[Unit] = []
+    open_lines: list[int] = []  # unit index of the first sentence of each enclosing line
+    header: list[str] | None = None  # the current table's column names
+    # The passage's own heading, without a slide's page or a section's number ("5. Batching").
+    title = _plain(re.sub(r"^(?:Page \d+: )?(?:\d+(?:\.\d+)*\.?\s+)?", "", chunk.heading.split(" > ")[-1]))
+    in_code = False
+    introducing: Unit | None = None  # a line ending with ":" right before a code block
+    shown_code = 0
+    lines = chunk.text.split("\n")
+    for n, line in enumerate(lines):
+        if _FENCE.match(line):
+            in_code = not in_code
+            shown_code = 0
+            continue
+        if in_code:  # code is shown only under the sentence that introduces it ("Use --x:")
+            if introducing is not None and line.strip() and shown_code < 3:
+                units.append(Unit(chunk, len(units), line.strip(), f"`{line.strip()}`", introducing.indent + 1,
+                                  True, introducing.index, True, code=True))
+                shown_code += 1
+            continue
+        if line.strip():
+            introducing = None
+        row = _TABLE_ROW.match(line)
+        if not row:
+            header = None
+        if not line.strip() or _RULE.match(line) or _TABLE_RULE.match(line):
+            continue
+        if row:
+            cells = [_TAG.sub("", c).strip() for c in row.group(1).split("|")]  # a badge cell is empty
+            if header is None and n + 1 < len(lines) and _TABLE_RULE.match(lines[n + 1]):
+                header = cells
+                continue
+            # Rows of a long table's later chunk have no header above them: shown as plain cells.
+            header = header or [""] * len(cells)
+            display = " · ".join(f"{h}: {c}" if h else c for h, c in zip(header, cells) if c)
+            units.append(Unit(chunk, len(units), line.strip(), _readable(display), 0, False, None, True,
+                              context=" | ".join(h for h in header if h)))
+            continue
+        marker = _LIST_MARK.match(line)
+        indent = len(line) - len(line.lstrip())
+        body = (line[marker.end():] if marker else line).strip()
+        if body.startswith(">"):
+            body = body.lstrip("> ").strip()
+        if body.startswith(":"):  # a definition list's definition ("Term" then ": what it means")
+            body = body[1:].strip()
+        if not body or _never_an_answer(body) or (_plain(body) == title and not body.rstrip("*").endswith(":")):
+            continue  # the passage's own heading (a slide title) is no answer; a lead-in ending in ":" is kept
+        while open_lines and not _encloses(units[open_lines[-1]], indent, bool(marker)):
+            open_lines.pop()
+        parent = open_lines[-1] if open_lines else None
+        first = len(units)
+        introduces = body.rstrip("*").rstrip().endswith(":") or bool(_ONLY_BOLD.match(body))
+        for i, piece in enumerate(p.strip() for p in sentences(body) if p.strip()):
+            display = _readable(piece)
+            if i > 0:
+                display = display.lstrip("-–— ")  # "food." - a language model: a dash, not a list
+            if not display or (i > 0 and _CAPTION.match(display)):
+                continue
+            context = units[parent].display if parent is not None else ""
+            units.append(Unit(chunk, len(units), piece, display, indent, bool(marker), parent,
+                              line_start=len(units) == first, context=context,
+                              line_lead=introduces and len(units) == first))
+        if len(units) > first:
+            open_lines.append(first)
+            if body.rstrip().endswith(":"):
+                introducing = units[first]
+    return units
+
+
+def _never_an_answer(line: str) -> bool:
+    """A line a reader skips when looking for the answer: a question (the notes' own question
+    lines and Q: lines), a caption, a reference, an image, a bare title ending in '?'."""
+    plain = _TAG.sub("", line).replace("**", "").replace("__", "").strip()
+    qa = _QA_PREFIX.match(line)
+    if qa and qa.group("kind").lower().startswith("q"):
+        return True
+    return (not plain or plain.endswith("?") or bool(_CAPTION.match(plain)) or bool(_REFERENCE.match(plain))
+            or line.lstrip().startswith(("<img", "![", "<figure", "<i>Figure", "<em>Figure")))
+
+
+def _plain(text: str) -> str:
+    return " ".join(_TAG.sub("", text).replace("**", "").replace("__", "").strip().rstrip(":").lower().split())
+
+
+def children(units: list[Unit], parent: Unit) -> list[Unit]:
+    return [u for u in units if u.parent == parent.index]
+
+
+def _encloses(line: Unit, indent: int, list_item: bool) -> bool:
+    """Whether a line at `indent` hangs under an earlier line (its first sentence `line`)."""
+    if line.indent < indent:
+        return True
+    # "**Three factors:**" followed by "1. ..." at the same indent: the items belong to it.
+    return line.indent == indent and not line.list_item and list_item and ends_with_colon(line)
+
+
+def ends_with_colon(unit: Unit) -> bool:
+    return unit.display.rstrip("*").rstrip().endswith(":")
+
+
+def meaning_of(text: str) -> str:
+    text = _LINK.sub(r"\1", _LINK.sub(r"\1", text))  # twice: "[![badge](img)](url)"
+    return " ".join(_URL.sub("", text).split())
+
+
+def _readable(text: str) -> str:
+    # Bold is kept (it is the notes' own emphasis); unbalanced markers from a split, HTML tags
+    # and "A:" prefixes are dropped.
+    text = _TAG.sub("", text)
+    text = _QA_PREFIX.sub("", text) if _QA_PREFIX.match(text) else text
+    if text.count("**") % 2:
+        text = text.replace("**", "")
+    return " ".join(text.split())
