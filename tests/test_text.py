@@ -47,3 +47,7 @@ def test_the_first_json_object_in_chatter_or_fences():
 def test_a_link_whose_text_ends_a_sentence_stays_one_sentence():
     link = "[3Blue1Brown - But what is a Neural Network?](https://www.youtube.com/watch?v=aircAruvnKk)"
     assert sentences(f"{link}: This video explains. Next.") == [f"{link}: This video explains.", "Next."]
+
+
+def test_a_formula_is_not_cut_where_a_letter_in_brackets_looks_like_a_list_number():
+    assert sentences("score(d) = sum over lists of 1 / (k + rank)") == ["score(d) = sum over lists of 1 / (k + rank)"]
