@@ -154,6 +154,8 @@ def app_only(args) -> int:
         pages.append(page)
         answers.append(answer)
         loads.append(cold_raw(nothing)[0])
+        print(f"   app run: page {page:.1f} s, first answer {answer:.1f} s; model load alone {loads[-1]:.1f} s "
+              f"({load_avg()})", flush=True)
     report_app(pages, answers, loads, f"the index in {data.relative_to(ROOT)}; median of {args.repeat}")
     return 0
 
@@ -289,6 +291,7 @@ def main() -> int:
             page, answer = app_start(notes, OUT / "data-cli-0", QUESTION)
             pages.append(page)
             answers.append(answer)
+            print(f"   app run: page {page:.1f} s, first answer {answer:.1f} s ({load_avg()})", flush=True)
         report_app(pages, answers, load_runs, f"{n} chunks; {runs}")
 
     # 4. Warm search latency.

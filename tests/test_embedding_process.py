@@ -66,6 +66,17 @@ def test_the_model_process_gives_the_in_process_models_vectors_to_many_threads_a
     for i in range(1, 12):
         np.testing.assert_allclose(got[i], expected[i], atol=1e-5)
 
+    # A progress call that fails (a disk error writing a progress line) stops that call only: its
+    # error comes back, the child is not taken for dead, and the next call reads its own reply.
+    def fail(done: int) -> None:
+        raise OSError("no space left for the progress line")
+
+    child = process._process.pid
+    with pytest.raises(OSError, match="progress line"):
+        process.embed(TEXTS, batch_size=16, progress=fail)
+    np.testing.assert_allclose(process.embed_one(TEXTS[5]), expected[5], atol=1e-5)
+    assert process._process.pid == child and process._restarts_left == 1
+
 
 def test_an_ingest_and_a_search_run_through_the_model_process(process, embedder, settings):
     """The app's in-app ingest (an upload, a re-index) embeds in the child: the model's vectors are

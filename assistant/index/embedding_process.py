@@ -73,10 +73,6 @@ class EmbeddingProcess:
 
         return count_tokens(text)
 
-    @property
-    def pid(self) -> int | None:
-        return self._process.pid
-
     def close(self) -> None:
         """Stop the child (the app's normal exit); later calls raise AssistantError."""
         self._closed = True
@@ -111,10 +107,12 @@ class EmbeddingProcess:
                 try:
                     self._wait_ready()
                     self._conn.send((method, args, progress is not None))
-                    kind, value = self._reply(progress)
+                    kind, value, progress_error = self._reply(progress)
                 except (EOFError, OSError):  # the child died: the pipe ended or broke
                     self._lost()
                     continue  # to a restarted child, or to the failure sentence
+                if progress_error is not None:
+                    raise progress_error
                 if kind == "raised":
                     raise value
                 return value
@@ -129,26 +127,26 @@ class EmbeddingProcess:
             raise AssistantError(value)
         self._ready = True
 
-    def _reply(self, progress: Callable[[int], None] | None) -> tuple[str, object]:
-        """The request's final reply, after its progress messages (all read even when `progress`
-        raises, so the next request does not read this one's)."""
+    def _reply(self, progress: Callable[[int], None] | None) -> tuple[str, object, Exception | None]:
+        """The request's final reply after its progress messages, and what `progress` raised: all
+        are read even then, so the next request does not read this one's."""
         error = None
         while True:
             kind, value = self._conn.recv()
             if kind != "progress":
-                break
+                return kind, value, error
             if error is None:
                 try:
                     progress(value)
                 except Exception as exc:
                     error = exc
-        if error is not None:
-            raise error
-        return kind, value
 
     def _lost(self) -> None:
         """The child died: start it again once; after that, say so in a sentence."""
         self._process.join(timeout=5)
+        if self._process.is_alive():  # its pipe broke but it lives on: never leave two children
+            self._process.kill()
+            self._process.join()
         how = _exit_description(self._process.exitcode)
         self._conn.close()
         if self._closed:
