@@ -73,6 +73,10 @@ def test_a_follow_up_naming_a_new_concept_leaves_the_old_passage(shapes):
     second = shapes.ask.ask("And how do I choose its k?", history)
     assert "elbow" in second.text
     assert second.citations[0].chunk.heading.endswith("How do you choose k for k-means?")
+    # "And ..." with a question of its own is chosen for by its own words, not the last question's.
+    third = shapes.ask.ask("And what's this pooling thing?", history)
+    assert "pooling" in third.text.lower()
+    assert all(c.chunk.heading.endswith("What does a pooling layer do?") for c in third.citations)
 
 
 def test_a_near_domain_question_is_refused_naming_what_the_notes_lack(shapes):

@@ -252,7 +252,10 @@ def _focus(question: str, query: str) -> str:
     return query if len(terms(question)) < 2 or elliptical else question
 
 
-_ELLIPSIS = re.compile(r"^\s*(?:and|but|or|also|what about|how about)\s+(?:the|a|an|for|with|in)?\b", re.I)
+# "And the sound people?", "What about Kafka?": no question of its own. "And what's this
+# frankenmerging thing?" asks its own question.
+_ELLIPSIS = re.compile(r"^\s*(?:(?:and|but|or|also)\s+(?!(?:what|how|why|which|who|whom|whose|where|when|is|are|"
+                       r"was|were|does|do|did|can|could|should|would|will)\b)|what about\b|how about\b)", re.I)
 
 
 def _merged(*groups: list[Hit]) -> list[Hit]:
