@@ -656,7 +656,7 @@ class PromptRecorder:
     def figures(self, base_url: str | None) -> dict:
         """Prompt tokens p50/max and output tokens per second, in the server's own tokens when it
         is a llama.cpp server (its /apply-template and /tokenize), else the app's estimate."""
-        from assistant.ask.generation import MESSAGE_OVERHEAD
+        from assistant.ask.prompt import MESSAGE_OVERHEAD
 
         count = _server_counter(base_url)
         prompts, speeds = [], []

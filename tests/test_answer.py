@@ -6,7 +6,8 @@ import re
 import pytest
 from conftest import run_cli
 
-from assistant.ask.generation import NOT_COVERED, check_citations
+from assistant.ask.generation import check_citations
+from assistant.ask.prompt import NOT_COVERED
 from assistant.core.schema import Answer, Chunk, Hit
 
 

@@ -11,13 +11,8 @@ import pytest
 from test_llm import Scripted, chunk, completion, error, sse, sse_reply
 
 from assistant.ask.answerer import Answerer
-from assistant.ask.generation import (
-    EXAMPLE,
-    NOT_IN_NOTES,
-    SYSTEM_PROMPT,
-    UNSUPPORTED_NOTICE,
-    build_prompt,
-)
+from assistant.ask.generation import NOT_IN_NOTES, UNSUPPORTED_NOTICE
+from assistant.ask.prompt import EXAMPLE, SYSTEM_PROMPT, build_prompt
 from assistant.core.config import Settings
 from assistant.core.support import numbers as support_numbers
 from assistant.llm import LLM

@@ -9,14 +9,8 @@ import pytest
 from test_llm import Scripted, completion
 
 from assistant.ask.conversation import grounded_rewrite, llm_search_query
-from assistant.ask.generation import (
-    EXAMPLE,
-    NOT_COVERED,
-    NOT_IN_NOTES,
-    SYSTEM_PROMPT,
-    build_prompt,
-    check_answer,
-)
+from assistant.ask.generation import NOT_IN_NOTES, check_answer
+from assistant.ask.prompt import EXAMPLE, NOT_COVERED, SYSTEM_PROMPT, build_prompt
 from assistant.core.schema import Answer, Chunk, Hit
 from assistant.core.support import (
     Passage,

@@ -25,7 +25,8 @@ from .conversation import (
     looks_like_followup,
     previous_questions,
 )
-from .generation import NOT_COVERED, generate, nearest_topics
+from .generation import generate, nearest_topics
+from .prompt import NOT_COVERED
 from .quoting import Selection, SentencePicker, said_in
 
 if TYPE_CHECKING:
