@@ -76,14 +76,16 @@ class EmbeddingProcess:
     def close(self) -> None:
         """Stop the child (the app's normal exit); later calls raise AssistantError."""
         self._closed = True
-        if self._lock.acquire(timeout=1):  # idle: ask it to finish; busy: stop it anyway
+        # Idle: ask it to finish. Still loading (it reads nothing until loaded) or busy: it holds
+        # nothing to save, so it is stopped at once (a wrong --host must not wait for torch).
+        if self._ready and self._lock.acquire(timeout=1):
             try:
                 self._conn.send(None)
             except OSError:
                 pass
             finally:
                 self._lock.release()
-        self._process.join(timeout=5)
+            self._process.join(timeout=5)
         if self._process.is_alive():
             self._process.kill()
             self._process.join()
