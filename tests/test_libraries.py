@@ -69,13 +69,13 @@ def test_another_librarys_reindex_delete_and_reset_leave_a_library_alone(server,
     assert "extra.md" in b.sources.reindex()
     reset = ingest_cli(b, "--reset", env=cli_env(server["port"], "class-b"))
     assert reset.returncode == 0, reset.stderr
-    assert json.loads(reset.stdout.splitlines()[-1])["files"] == 2
+    b_notes = {p.name for p in (DATA / "shapes").glob("*.md")} - {"book.md"} | {"extra.md"}
+    assert json.loads(reset.stdout.splitlines()[-1])["files"] == len(b_notes)
 
     assert contents(a) == before  # not one chunk of A changed
-    assert {c.source for c in b.store.all_chunks()} == {"interview.md", "extra.md"}
+    assert {c.source for c in b.store.all_chunks()} == b_notes
     # Each instance answers from its own library only.
-    assert {h.chunk.source for h in b.retriever.search("attention cost sequence length", k=5)} <= \
-        {"interview.md", "extra.md"}
+    assert {h.chunk.source for h in b.retriever.search("attention cost sequence length", k=5)} <= b_notes
     answer = a.ask.ask("How does attention cost grow with sequence length?")
     assert answer.citations and all(c.chunk.source in {"basics/attention.html", "basics/tokens.txt",
                                                        "basics/prompting.pdf", "rag/retrieval.md",
@@ -135,7 +135,7 @@ def test_a_second_ingest_of_a_library_is_refused_while_the_first_runs(server, em
             other.sources.delete("rag/retrieval.md")
         assert (other.settings.knowledge_dir / "rag/retrieval.md").exists()
         b = instance(tmp_path, "b", "class-b", DATA / "shapes", embedder, server["port"])
-        assert b.admin.ingest().files == 2
+        assert b.admin.ingest().files == len(list((DATA / "shapes").glob("*.md")))
     finally:
         finish.set()
         first.join(120)
