@@ -55,3 +55,9 @@ def test_nothing_an_answer_repeats_can_run_in_the_chat(attack):
     assert "The note says:" in shown
     assert harmful(shown) == [], shown
     assert "<img" not in shown
+
+
+def test_a_reply_that_searched_nothing_does_not_claim_the_notes_lack_an_answer():
+    error = Answer("What is attention?", "The embedding model stopped twice; restart the app.", "offline", refused=True)
+    assert "No sources for this reply" in sources_panel(error)
+    assert "No passage in your notes answers this" not in sources_panel(error)

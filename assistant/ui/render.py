@@ -82,6 +82,8 @@ def citation_card(c: Citation) -> str:
 def sources_panel(answer: Answer | None) -> str:
     if answer is None:
         return '<div class="panel-empty">Sources of the answer appear here.</div>'
+    if answer.refused and not answer.retrieved:  # no search ran: an empty question, or an error said in the chat
+        return '<div class="panel-empty">No sources for this reply.</div>'
     if answer.refused:
         return ('<div class="panel-empty">No passage in your notes answers this; '
                 "try one of the nearest topics below.</div>")
