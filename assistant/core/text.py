@@ -53,7 +53,8 @@ def sentence_spans(text: str) -> tuple[tuple[int, int], ...]:
             end = sentence[-1].offset + len(sentence[-1].value)
             if spans and (any(a < start <= b for a, b in links) or text[start] in _NEVER_STARTS):
                 # A Markdown link is never two sentences, whatever its text ends with ("[What is X?](url)"),
-                # and no sentence starts with "=" ("score(d) = sum ...", where "d)" reads as a list number).
+                # and no sentence starts with "=", a comma or a closing bracket ("score(d) = sum ...",
+                # where syntok reads "d)" as a list number).
                 spans[-1] = (spans[-1][0], end)
             else:
                 spans.append((start, end))

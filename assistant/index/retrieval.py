@@ -200,7 +200,8 @@ class Snapshot:
         """`chunks` as hits for `query` (read with `context` as `search` reads it), closest first."""
         vector = self._vector(" ".join(query.split()), " ".join((context or "").split()))
         vectors = self.store.vectors([c.id for c in chunks])
-        hits = [Hit(c, float(vectors[c.id] @ vector), float(vectors[c.id] @ vector)) for c in chunks if c.id in vectors]
+        similarity = {cid: float(v @ vector) for cid, v in vectors.items()}
+        hits = [Hit(c, similarity[c.id], similarity[c.id]) for c in chunks if c.id in similarity]
         return sorted(hits, key=lambda h: -h.similarity)
 
     def search_batch(self, queries: list[str], k: int = 5, scope: str | None = None) -> list[list[Hit]]:
