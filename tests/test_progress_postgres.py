@@ -13,6 +13,8 @@ from __future__ import annotations
 import os
 import shutil
 import sqlite3
+import subprocess
+import sys
 import threading
 from datetime import timedelta
 from pathlib import Path
@@ -24,7 +26,7 @@ from conftest import DATA, ROOT, make_quiz, run_cli
 from test_class_report import run_class_scenario
 from test_review import T0
 
-from assistant.quiz.database import ProgressUnavailable
+from assistant.quiz.database import HEAD_REVISION, MIGRATIONS, ProgressUnavailable
 from assistant.quiz.scheduling import ReviewStore
 
 LEGACY = DATA / "progress" / "made-by-83bb5bf.db"
@@ -251,6 +253,25 @@ def test_a_file_another_program_wrote_is_refused_and_left_alone(tmp_path):
         ReviewStore(tmp_path, environ={})
     assert _rows(path, "reviews") == [] and "alembic_version" not in str(
         sqlite3.connect(path).execute("SELECT name FROM sqlite_master").fetchall())
+
+
+def test_the_start_up_check_knows_the_newest_migration():
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
+
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    assert ScriptDirectory.from_config(config).get_current_head() == HEAD_REVISION
+
+
+def test_progress_at_the_newest_migration_opens_without_loading_alembic(tmp_path):
+    ReviewStore(tmp_path, environ={})  # created and migrated
+    opened = subprocess.run(
+        [sys.executable, "-c", "import sys; from assistant.quiz.scheduling import ReviewStore; "
+         "ReviewStore(sys.argv[1], environ={}); print('alembic' in sys.modules)", str(tmp_path)],
+        cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert opened.returncode == 0, opened.stderr
+    assert opened.stdout.strip() == "False"
 
 
 # --- a bad URL or an unreachable database: one sentence, no password -------------------------
