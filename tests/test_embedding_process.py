@@ -8,7 +8,7 @@ from __future__ import annotations
 import os
 import shutil
 import signal
-import threading
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -47,21 +47,11 @@ def test_the_model_process_gives_the_in_process_models_vectors_to_many_threads_a
 
     # Gradio serves each request in its own thread: questions and a bulk call at the same time,
     # each caller gets its own vectors.
-    got: dict[int, np.ndarray] = {}
-    errors: list[BaseException] = []
+    def ask(i: int) -> np.ndarray:
+        return process.embed(TEXTS) if i == 0 else process.embed_one(TEXTS[i])
 
-    def ask(i: int) -> None:
-        try:
-            got[i] = process.embed(TEXTS) if i == 0 else process.embed_one(TEXTS[i])
-        except BaseException as exc:  # noqa: BLE001 (reported below)
-            errors.append(exc)
-
-    threads = [threading.Thread(target=ask, args=(i,)) for i in range(12)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert errors == []
+    with ThreadPoolExecutor(max_workers=12) as pool:  # a call's error is raised here
+        got = list(pool.map(ask, range(12)))
     np.testing.assert_allclose(got[0], expected, atol=1e-5)
     for i in range(1, 12):
         np.testing.assert_allclose(got[i], expected[i], atol=1e-5)

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 
 from ..core.errors import LLMError
 from ..core.schema import Answer, Citation, Hit
-from ..core.text import content_words, terms
+from ..core.text import content_words, terms, unmarked
 from .concepts import unknown_names
 from .conversation import (
     has_anaphora,
@@ -269,13 +269,13 @@ def _quoted_lines(answer_text: str) -> list[str]:
     """The quoted lines of an earlier answer, without markers, list dashes and bold marks."""
     lines = [_MARKERS_AT_END.sub("", line).strip().lstrip("- ").replace("**", "")
              for line in answer_text.splitlines()]
-    return [" ".join(line.split()) for line in lines if len(line) > 15]
+    return [unmarked(line) for line in lines if len(line) > 15]
 
 
 def _quoted(hits: list[Hit], answer_text: str) -> list[Hit]:
     """The passages an earlier answer quoted from."""
     lines = _quoted_lines(answer_text)
-    return [h for h in hits if any(line in " ".join(h.chunk.text.replace("**", "").split()) for line in lines)]
+    return [h for h in hits if any(line in unmarked(h.chunk.text) for line in lines)]
 
 
 _MARKERS_AT_END = re.compile(r"(\s*\[\d+\])+\s*$")

@@ -96,16 +96,17 @@ class SentencePicker:
                       # another passage must be nearly as good to be worth a second citation
                       and (_entry(unit) == _entry(top) or score >= best * other_passage)]
         # Maximal marginal relevance: each next unit is the best one that does not repeat what
-        # is already shown, so a second sentence adds a second point.
+        # is already shown, so a second sentence adds a second point. (score() gave each text
+        # once, so no candidate repeats another.)
         shown = [self._vector(u) for u in block + extra]
+        vectors = [self._vector(u) for _, u in candidates]
         while candidates and len(block) + len(extra) < most:
             i = max(range(len(candidates)), key=lambda j: candidates[j][0] - diversity * max(
-                (float(self._vector(candidates[j][1]) @ v) for v in shown), default=0.0))
+                (float(vectors[j] @ v) for v in shown), default=0.0))
             unit = candidates.pop(i)[1]
-            if _key(unit) not in seen:
-                extra.append(unit)
-                seen.add(_key(unit))
-                shown.append(self._vector(unit))
+            shown.append(vectors.pop(i))
+            extra.append(unit)
+            seen.add(_key(unit))
         # Room left: what the note says right after the answer, in reading order.
         for following in units[top.index + 1:]:
             if len(block) + len(extra) >= most or following.is_title:

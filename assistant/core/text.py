@@ -72,6 +72,12 @@ def sentences(text: str) -> list[str]:
 # --- words ----------------------------------------------------------------------------------
 
 
+def unmarked(text: str) -> str:
+    """Text without bold marks, its spacing collapsed: how a line an answer quoted is found again
+    in its passage."""
+    return " ".join(text.replace("**", "").split())
+
+
 def words(text: str) -> list[str]:
     """Words and numbers ("3.5", "$50", "80%"), in order, as written."""
     return _WORD.findall(text)

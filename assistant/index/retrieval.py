@@ -29,7 +29,7 @@ import numpy as np
 from cachetools import LRUCache
 
 from ..core.schema import Chunk, Hit
-from ..core.text import STEMMER
+from ..core.text import STEMMER, unmarked
 from .fusion import SearchConfig, fuse
 from .library import Library
 
@@ -190,11 +190,8 @@ class Snapshot:
     def containing(self, lines: list[str], k: int = 20) -> list[Chunk]:
         """Chunks holding one of `lines` word for word (bold marks and spacing aside): the passages
         an earlier answer quoted. Keyword search proposes the candidates."""
-        def plain(text: str) -> str:
-            return " ".join(text.replace("**", "").split())
-
         rows = self._keyword.search(" ".join(lines), k)
-        return [self.chunks[r] for r, _ in rows if any(line in plain(self.chunks[r].text) for line in lines)]
+        return [self.chunks[r] for r, _ in rows if any(line in unmarked(self.chunks[r].text) for line in lines)]
 
     def scored(self, chunks: list[Chunk], query: str, context: str | None = None) -> list[Hit]:
         """`chunks` as hits for `query` (read with `context` as `search` reads it), closest first."""
