@@ -39,15 +39,16 @@ def _serve(args: argparse.Namespace, embedder) -> int:
         users = load_users(settings.users_file, settings.users)
         require_login_when_shared(settings.host, users)
         services = Services(settings, embedder=embedder)
-        services.quiz  # opens the progress database: a bad ASSISTANT_DATABASE_URL is one sentence here
+        from assistant.ui.app import launch
+
+        # The page first, then the progress database (a bad ASSISTANT_DATABASE_URL stops the app
+        # here with one sentence); the notes (a first index, the keyword index, the model from its
+        # process) load in the background and the Ask tab says so until they are ready
+        # (assistant/warmup.py).
+        launch(services, users)
     except AssistantError as exc:
         print(str(exc), file=sys.stderr)
         return 2
-    from assistant.ui.app import launch
-
-    # The page first; the notes (a first index, the keyword index, the model from its process)
-    # load in the background and the Ask tab says so until they are ready (assistant/warmup.py).
-    launch(services, users)
     return 0
 
 

@@ -111,11 +111,14 @@ class Services:
 
     @cached_property
     def quiz(self):
-        from .quiz.scheduling import ReviewStore
         from .quiz.service import Quiz
 
-        return Quiz(ReviewStore(self.settings.data_dir, library=self.settings.library), chunks=self.chunks,
-                    embedder=lambda: self.embedder, llm=lambda: self.llm)
+        return Quiz(self._review_store, chunks=self.chunks, embedder=lambda: self.embedder, llm=lambda: self.llm)
+
+    def _review_store(self):
+        from .quiz.scheduling import ReviewStore
+
+        return ReviewStore(self.settings.data_dir, library=self.settings.library)
 
     @cached_property
     def admin(self) -> Admin:

@@ -193,7 +193,8 @@ def simulate(chunks: list, days: int, study_mode: bool, seed: int = 7) -> dict:
     rng = random.Random(seed)
     start = datetime(2026, 1, 5, 8, 0, tzinfo=timezone.utc)
     with tempfile.TemporaryDirectory() as tmp:
-        quiz = Quiz(ReviewStore(Path(tmp)), chunks=lambda: chunks, embedder=lambda: None)
+        store = ReviewStore(Path(tmp))
+        quiz = Quiz(lambda: store, chunks=lambda: chunks, embedder=lambda: None)
         study = Study(quiz)
         quiz.prepare(start)
         store = quiz.store

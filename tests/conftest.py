@@ -91,5 +91,6 @@ def make_quiz(services, reviews=None, llm=None):
     from assistant.quiz.scheduling import ReviewStore
     from assistant.quiz.service import Quiz
 
-    return Quiz(reviews or ReviewStore(services.settings.data_dir), chunks=services.chunks,
+    store = reviews or ReviewStore(services.settings.data_dir)
+    return Quiz(lambda: store, chunks=services.chunks,
                 embedder=lambda: services.embedder, llm=(lambda: llm) if llm is not None else (lambda: services.llm))

@@ -20,7 +20,7 @@ import time
 
 from ..quiz.generate import plain
 from ..quiz.items import TYPE_LABELS
-from ..quiz.scheduling import DEFAULT_LEARNER, LEARN_AHEAD, RATINGS, format_interval
+from ..quiz.review_terms import DEFAULT_LEARNER, LEARN_AHEAD, RATINGS, format_interval
 from ..quiz.service import Quiz, where
 from ..quiz.study import Study
 

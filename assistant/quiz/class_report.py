@@ -21,7 +21,8 @@ from sqlalchemy import and_, case, func, or_, select, true
 
 from .cards import card_from_row
 from .items import topic_label
-from .progress import _ts, day_start, utcnow
+from .progress import _ts
+from .review_terms import day_start, utcnow
 from .scheduling import ReviewStore
 from .tables import cards, items, reviews
 

@@ -18,7 +18,8 @@ from sqlalchemy import Connection, func, select, update
 from ..core.schema import Chunk
 from .database import Database, upsert
 from .items import QuizItem, matches_any
-from .progress import _ts, utcnow
+from .progress import _ts
+from .review_terms import utcnow
 from .tables import items as items_t
 from .tables import passages as passages_t
 from .tables import preferences

@@ -1,5 +1,5 @@
 """Progress queries over the review store: due counts, mastery per topic, reviews per day, the
-due forecast, a learner's history. Mixed into `ReviewStore`; also home of the time helpers."""
+due forecast, a learner's history. Mixed into `ReviewStore`."""
 
 from __future__ import annotations
 
@@ -10,11 +10,8 @@ from sqlalchemy import func, select
 
 from .cards import card_from_row
 from .items import matches_any, topic_label
+from .review_terms import day_start, utcnow
 from .tables import cards, items, reviews
-
-
-def utcnow() -> datetime:
-    return datetime.now(timezone.utc)
 
 
 def _ts(dt: datetime) -> float:
@@ -23,12 +20,6 @@ def _ts(dt: datetime) -> float:
 
 def _dt(ts: float | None) -> datetime | None:
     return None if ts is None else datetime.fromtimestamp(ts, timezone.utc)
-
-
-def day_start(now: datetime) -> datetime:
-    """Local midnight of `now`'s day, as UTC."""
-    local = now.astimezone()
-    return local.replace(hour=0, minute=0, second=0, microsecond=0).astimezone(timezone.utc)
 
 
 class ProgressQueries:

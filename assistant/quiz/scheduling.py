@@ -13,7 +13,6 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Mapping
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -23,43 +22,21 @@ from .cards import Card, Rating, Scheduler, State, card_from_row
 from .database import DB_NAME, DEFAULT_LIBRARY, Database, database_url, upsert
 from .item_bank import ItemBank, SyncReport
 from .items import QuizItem
-from .progress import ProgressQueries, _ts, day_start, utcnow
+from .progress import ProgressQueries, _ts
+from .review_terms import (
+    DEFAULT_LEARNER,
+    LEARN_AHEAD,
+    NEW_PER_DAY,
+    RATINGS,
+    Review,
+    day_start,
+    format_interval,
+    utcnow,
+)
 from .tables import cards, items, reviews
 
 __all__ = ["ReviewStore", "Review", "SyncReport", "format_interval", "day_start", "utcnow",
            "DEFAULT_LEARNER", "LEARN_AHEAD", "NEW_PER_DAY", "RATINGS", "DB_NAME"]
-
-DEFAULT_LEARNER = "local"
-NEW_PER_DAY = 20
-RATINGS = {1: "Again", 2: "Hard", 3: "Good", 4: "Easy"}
-# A card coming back within this long is shown again in the same session, as Anki does.
-LEARN_AHEAD = timedelta(minutes=20)
-
-
-def format_interval(delta: timedelta) -> str:
-    """Anki-style: '<10 min', '5 h', '2 d', '3.5 mo', '1.2 y'."""
-    seconds = max(delta.total_seconds(), 0)
-    minutes = seconds / 60
-    if minutes < 60:
-        return f"<{max(1, round(minutes))} min"
-    hours = minutes / 60
-    if hours < 22:
-        return f"{round(hours)} h"
-    days = hours / 24
-    if days < 31:
-        return f"{max(1, round(days))} d"
-    if days < 365:
-        return f"{days / 30.4:.1f} mo".replace(".0 ", " ")
-    return f"{days / 365:.1f} y".replace(".0 ", " ")
-
-
-@dataclass
-class Review:
-    item_id: str
-    rating: int
-    due: datetime
-    interval: timedelta
-    state: str
 
 
 class ReviewStore(ItemBank, ProgressQueries):

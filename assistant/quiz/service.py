@@ -18,6 +18,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import cached_property
 from typing import TYPE_CHECKING
 
 from ..core.errors import AssistantError, IndexMissing, LLMError
@@ -25,18 +26,11 @@ from ..core.schema import Chunk
 from .checking import Verdict, check_choice, check_exact, grade_by_meaning
 from .generate import OfflineGenerator
 from .items import QuizItem, heading_parts, matches_any, topic_label
-from .scheduling import (
-    DEFAULT_LEARNER,
-    RATINGS,
-    Review,
-    ReviewStore,
-    SyncReport,
-    format_interval,
-    utcnow,
-)
+from .review_terms import DEFAULT_LEARNER, RATINGS, Review, format_interval, utcnow
 
 if TYPE_CHECKING:
     from ..index.embeddings import Embedder
+    from .scheduling import ReviewStore, SyncReport
 
 # With an LLM, at most this many passages are sent to it when a session needs new questions.
 LLM_PASSAGES_PER_SESSION = 4
@@ -55,14 +49,20 @@ class Quiz:
     """`chunks`, `embedder` and `llm` are called when needed, so offline questions never load the
     embedding model and a missing LLM costs nothing."""
 
-    def __init__(self, reviews: ReviewStore, chunks: Callable[[], list[Chunk]],
+    def __init__(self, reviews: Callable[[], ReviewStore], chunks: Callable[[], list[Chunk]],
                  embedder: Callable[[], Embedder], llm: Callable[[], object | None] = lambda: None):
-        self.store = reviews
+        self._reviews = reviews
         self._chunks = chunks
         self._embedder = embedder
         self._llm = llm
         self._synced: tuple | None = None
         self._lock = threading.Lock()
+
+    @cached_property
+    def store(self) -> ReviewStore:
+        """The progress database, opened on first use: the app serves its page before loading
+        SQLAlchemy, then opens it (app.py), so a bad database URL still stops it with one sentence."""
+        return self._reviews()
 
     # --- notes ----------------------------------------------------------------------------
 

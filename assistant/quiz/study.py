@@ -25,9 +25,8 @@ from ..core.schema import Answer, Chunk, Citation
 from .cards import State
 from .checking import Verdict, normalize
 from .items import QuizItem, topic_label
-from .progress import day_start, utcnow
 from .reading import first_sentences, plain
-from .scheduling import DEFAULT_LEARNER, LEARN_AHEAD, Review
+from .review_terms import DEFAULT_LEARNER, LEARN_AHEAD, Review, day_start, utcnow
 from .service import FALLBACK, Quiz, Session
 from .study_text import (  # noqa: F401  (missed is part of this module's interface)
     answer_sentences,
@@ -95,7 +94,10 @@ class Next:
 class Study:
     def __init__(self, quiz: Quiz):
         self.quiz = quiz
-        self.store = quiz.store
+
+    @property
+    def store(self):
+        return self.quiz.store  # opened on first use (Quiz.store)
 
     # --- items for passages ("quiz me on this", the check question) ---------------------------
 

@@ -3,10 +3,13 @@ launches it."""
 
 from __future__ import annotations
 
+import os
+from typing import TYPE_CHECKING
+
 import gradio as gr
 
+from ..core.errors import AssistantError
 from ..core.logins import LEARNER, TEACHER
-from ..quiz.class_report import ClassReport
 from ..quiz.study import Study
 from ..services import Services
 from . import render
@@ -15,12 +18,19 @@ from .class_tab import build_class_tab
 from .quiz_tab import build_quiz_tab
 from .sources_tab import build_sources_tab
 
+if TYPE_CHECKING:
+    from ..quiz.class_report import ClassReport
+
 
 def build(services: Services) -> gr.Blocks:
     # The Ask tab and /ask talk to the answerer through the app's loading in the background: a
     # question asked before the notes are loaded waits for them (see assistant/warmup.py).
     ask = services.warmup.ask
     study = Study(services.quiz)  # the door between Ask and Quiz (study mode, quiz me, explain)
+    # Eight events at once rather than Gradio's one per event, so one learner's question never waits
+    # for another's. Set through Gradio's documented variable, which the queue made in Blocks()
+    # reads: calling .queue() instead rebuilds the whole server app once more (0.14 s of the page).
+    os.environ.setdefault("GRADIO_DEFAULT_CONCURRENCY_LIMIT", "8")
     with gr.Blocks(title="AI Engineering Tutor") as demo:
         gr.Markdown("### AI Engineering Tutor", elem_id="title")
         # Set to a chunk id by a citation or quiz feedback; the Sources tab shows that passage.
@@ -71,6 +81,8 @@ def _register_api(answerer, quiz_service) -> None:
 def _class_report(services: Services) -> ClassReport:
     """The report over the class's learners: the logins whose role is learner (a teacher's own
     reviews are left out)."""
+    from ..quiz.class_report import ClassReport
+
     learners = [name for name, login in services.logins.items() if login.role == LEARNER]
     return ClassReport(services.quiz.store, learners=learners)
 
@@ -81,11 +93,13 @@ def _learner(request: gr.Request | None) -> str:
 
 
 def launch(services: Services, users: dict[str, str] | None = None) -> None:
-    """Serve the page, then load the indexes in the background (not before: loading beside Gradio's
-    start-up slowed serving the page by a second); the model is loading in its own process."""
+    """Serve the page, open the progress database, then load the indexes in the background (not
+    before: loading beside Gradio's start-up slowed serving the page by a second); the model is
+    loading in its own process. AssistantError: the progress database cannot be opened (the
+    server is closed again)."""
     from .auth import checker
 
-    demo = build(services).queue(default_concurrency_limit=8)
+    demo = build(services)
     demo.launch(
         server_name=services.settings.host,
         server_port=services.settings.port,
@@ -97,5 +111,10 @@ def launch(services: Services, users: dict[str, str] | None = None) -> None:
         footer_links=[],
         prevent_thread_lock=True,
     )
+    try:
+        services.quiz.store  # SQLAlchemy and the database: 0.2 s the page no longer waits for
+    except AssistantError:
+        demo.close()
+        raise
     services.warmup.start()
     demo.block_thread()

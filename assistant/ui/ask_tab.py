@@ -14,7 +14,7 @@ import gradio as gr
 
 from ..core.errors import AssistantError
 from ..core.schema import Answer
-from ..quiz.scheduling import RATINGS
+from ..quiz.review_terms import RATINGS
 from . import render
 from . import study_view as sv
 from .quiz_view import learner_of

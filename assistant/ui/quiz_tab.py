@@ -11,7 +11,7 @@ import time
 import gradio as gr
 
 from ..core.errors import AssistantError
-from ..quiz.scheduling import RATINGS
+from ..quiz.review_terms import RATINGS
 from .quiz_view import (  # noqa: F401  (re-exported: the tab's behaviour, tested as functions)
     MODES,
     View,

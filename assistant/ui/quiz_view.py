@@ -16,7 +16,7 @@ from ..core.text import sentences
 from ..quiz.checking import Verdict
 from ..quiz.generate import plain
 from ..quiz.items import BLANK, TYPE_LABELS, QuizItem
-from ..quiz.scheduling import DEFAULT_LEARNER, LEARN_AHEAD, RATINGS
+from ..quiz.review_terms import DEFAULT_LEARNER, LEARN_AHEAD, RATINGS
 from ..quiz.service import Quiz, where
 
 MODES = ("Due and new", "Due reviews only")

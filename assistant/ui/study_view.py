@@ -23,7 +23,7 @@ from ..quiz.checking import Verdict, resolve_choice
 from ..quiz.hints import MAX_HINTS, make_hint
 from ..quiz.items import BLANK, TYPE_LABELS, QuizItem
 from ..quiz.reading import plain
-from ..quiz.scheduling import RATINGS, format_interval
+from ..quiz.review_terms import RATINGS, format_interval
 from ..quiz.service import Session
 from ..quiz.study import Memory, Next, Study, answer_sentences, missed
 from . import render
