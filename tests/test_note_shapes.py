@@ -187,3 +187,26 @@ def test_a_follow_up_that_only_points_back_is_answered_from_the_passage_just_quo
     assert all(c.chunk.heading.endswith("Requirements") for c in follow.citations)
     # A pronoun does not make a question of its own topic a follow-up.
     assert shapes.ask.ask("How do I repot an orchid without hurting its roots?", history).refused
+
+
+def test_a_how_many_question_is_answered_with_the_number_its_passage_gives(tmp_path, embedder):
+    from assistant.services import Services
+
+    notes = tmp_path / "notes"
+    notes.mkdir()
+    (notes / "rag.md").write_text(
+        "# Retrieval\n\n## Reranking\n\n"
+        "A cross-encoder reads the query and one chunk together and outputs a relevance score. "
+        "It is much more accurate than a bi-encoder, but no scores can be precomputed. "
+        "Example model: cross-encoder/ms-marco-MiniLM-L-6-v2, released in 2021. "
+        "Reranking is often the single biggest quality win in a new RAG system. "
+        "The usual pattern: retrieve 50 to 100 candidates cheaply, rerank them, keep the top few.\n\n"
+        "## Chunking\n\nSplit documents on headings first, then on paragraphs, so that each chunk "
+        "keeps one topic. Overlap between chunks keeps a sentence's context.\n", encoding="utf-8")
+    services = Services(Settings.from_env(environ={}, knowledge_dir=notes, data_dir=tmp_path / "data"))
+    services.__dict__["embedder"] = embedder
+    services.admin.ingest()
+    answer = services.ask.ask("How many results should I pull back before running the cross-encoder over them?")
+    # The sentences most like the question name no number (a digit in a model's name and a year
+    # are not one); the answer still shows the one that does.
+    assert not answer.refused and "50 to 100 candidates" in answer.text

@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import re
 
-_NUMBER = r"\d|\b(?:one|two|three|four|five|six|seven|eight|nine|ten|dozen|hundred|thousand|million|billion)\b"
+# A quantity: not a digit inside a name ("MiniLM-L-6-v2", "GPT-4"), not a year, not "one" as in
+# "one token at a time".
+_NUMBER = (r"(?<![\w.-])(?!(?:19|20)\d\d\b)\d|\b(?:two|three|four|five|six|seven|eight|nine|ten|dozen|hundred|"
+           r"thousand|million|billion|half|third|quarter|twice|double)\b")
 _DURATION = (r"\b(?:ms|milliseconds?|seconds?|minutes?|hours?|days?|nights?|weeks?|weekends?|months?"
              r"|years?|decades?)\b")
 _REASON = r"\b(?:because|since|so that|due to|reasons?|why|matters)\b"
@@ -14,7 +17,7 @@ _REASON = r"\b(?:because|since|so that|due to|reasons?|why|matters)\b"
 _ANSWER_TYPES = [
     (re.compile(r"\bhow (?:long|fast|quickly|soon|often)\b|\bhow much (?:time|longer)\b", re.I),
      re.compile(_DURATION, re.I)),
-    (re.compile(r"\bhow (?:many|much)\b|\bwhat (?:percentage|share|fraction|number|value|size)\b", re.I),
+    (re.compile(r"\bhow (?:many|much)\b|\bwhat (?:\w+ )?(?:percentage|share|fraction|number|value|size)s?\b", re.I),
      re.compile(_NUMBER, re.I)),
     (re.compile(r"\bwhy\b|\bwhat (?:for|reason)\b", re.I), re.compile(_REASON, re.I)),
 ]

@@ -95,6 +95,16 @@ class SentencePicker:
                       and _key(unit) not in seen and not unit.is_title
                       # another passage must be nearly as good to be worth a second citation
                       and (_entry(unit) == _entry(top) or score >= best * other_passage)]
+        cues = answer_cues(question)
+        if cues and not any(cue.search(u.display) for u in block + extra for cue in cues):
+            # "How many ...?" is answered by a number, "why?" by a reason: when the leading unit
+            # has none, its entry's best unit that has one is shown beside it.
+            typed = next((u for _, u in scored if _entry(u) == _entry(top) and _key(u) not in seen
+                          and not u.is_title and any(c.search(u.display) for c in cues)), None)
+            if typed is not None and len(block) + len(extra) < most:
+                extra.append(typed)
+                seen.add(_key(typed))
+                candidates = [(sc, u) for sc, u in candidates if _key(u) != _key(typed)]
         # Maximal marginal relevance: each next unit is the best one that does not repeat what
         # is already shown, so a second sentence adds a second point. (score() gave each text
         # once, so no candidate repeats another.)
