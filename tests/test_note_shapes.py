@@ -210,3 +210,28 @@ def test_a_how_many_question_is_answered_with_the_number_its_passage_gives(tmp_p
     # The sentences most like the question name no number (a digit in a model's name and a year
     # are not one); the answer still shows the one that does.
     assert not answer.refused and "50 to 100 candidates" in answer.text
+
+
+def test_a_why_question_is_answered_with_what_the_step_prevents(tmp_path, embedder):
+    from assistant.services import Services
+
+    notes = tmp_path / "notes"
+    notes.mkdir()
+    (notes / "attention.md").write_text(
+        "# Transformers\n\n## Scaled dot-product attention\n\n"
+        "Each token is projected into a query, a key and a value. "
+        "The attention scores are the dot products of one token's query with every key, divided by "
+        "the square root of the key dimension, then passed through a softmax. "
+        "The softmax turns the scores into weights that sum to one. "
+        "The output is the weighted sum of the values. "
+        "Multi-head attention runs several of these in parallel, each with its own projections. "
+        "Dividing by √d_k keeps them from growing too large and saturating the softmax. "
+        "A causal mask hides later tokens from earlier ones in a decoder.\n\n"
+        "## Positional encodings\n\nAttention itself ignores order, so each token's position is "
+        "added to its embedding, either as fixed sinusoids or as learned vectors.\n", encoding="utf-8")
+    services = Services(Settings.from_env(environ={}, knowledge_dir=notes, data_dir=tmp_path / "data"))
+    services.__dict__["embedder"] = embedder
+    services.admin.ingest()
+    answer = services.ask.ask("Why is the attention score scaled by the square root of the key size?")
+    # The sentences most like the question restate it; the reason is what the step prevents.
+    assert not answer.refused and "keeps them from growing too large" in answer.text

@@ -11,7 +11,9 @@ _NUMBER = (r"(?<![\w.-])(?!(?:19|20)\d\d\b)\d|\b(?:two|three|four|five|six|seven
            r"thousand|million|billion|half|third|quarter|twice|double)\b")
 _DURATION = (r"\b(?:ms|milliseconds?|seconds?|minutes?|hours?|days?|nights?|weeks?|weekends?|months?"
              r"|years?|decades?)\b")
-_REASON = r"\b(?:because|since|so that|due to|reasons?|why|matters)\b"
+# A reason, or what a thing prevents or causes ("keeps the scores from growing", "which is why").
+_REASON = (r"\b(?:because|since|so that|due to|reasons?|why|matters|thanks to|in order to|otherwise|"
+           r"prevents?|avoids?|keeps?\b[^.;]*?\bfrom|leads? to|causes?|results? in)\b")
 # What a question asks for, and what a sentence that answers it contains: the answer types of
 # classic question answering (Moldovan et al. 2000), kept to the few that are reliable by pattern.
 _ANSWER_TYPES = [
