@@ -51,3 +51,11 @@ def test_a_link_whose_text_ends_a_sentence_stays_one_sentence():
 
 def test_a_formula_is_not_cut_where_a_letter_in_brackets_looks_like_a_list_number():
     assert sentences("score(d) = sum over lists of 1 / (k + rank)") == ["score(d) = sum over lists of 1 / (k + rank)"]
+
+
+def test_a_link_followed_by_an_aside_and_a_citation_after_et_al_stay_in_their_sentence():
+    link = "[AutoGen](https://github.com/microsoft/autogen)"
+    assert sentences(f"Such as {link} (conversation-driven agents). Next.") == [
+        f"Such as {link} (conversation-driven agents).", "Next."]
+    assert sentences("From Rafailov et al. (Stanford, 2023). It uses pairs.") == [
+        "From Rafailov et al. (Stanford, 2023).", "It uses pairs."]

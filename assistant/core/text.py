@@ -51,10 +51,20 @@ def sentence_spans(text: str) -> tuple[tuple[int, int], ...]:
         for sentence in paragraph:
             start = sentence[0].offset
             end = sentence[-1].offset + len(sentence[-1].value)
-            if spans and (any(a < start <= b for a, b in links) or text[start] in _NEVER_STARTS):
+            if spans and text[start] in ".!?":
+                # syntok may start a sentence with the full stop that ends the one before
+                # ("... (Stanford, 2023)" / ". It uses ..."): the stop goes back where it belongs.
+                stop = start + len(text[start:end]) - len(text[start:end].lstrip(".!?"))
+                spans[-1] = (spans[-1][0], stop)
+                start = stop + len(text[stop:end]) - len(text[stop:end].lstrip())
+                if start >= end:
+                    continue
+            if spans and (any(a < start <= b for a, b in links) or text[start] in _NEVER_STARTS
+                          or _runs_on(text, spans[-1][1], start) or _ASIDE.match(text, start, end)):
                 # A Markdown link is never two sentences, whatever its text ends with ("[What is X?](url)"),
-                # and no sentence starts with "=", a comma or a closing bracket ("score(d) = sum ...",
-                # where syntok reads "d)" as a list number).
+                # no sentence starts with "=", a comma or a closing bracket ("score(d) = sum ...",
+                # where syntok reads "d)" as a list number), and "(Stanford, 2023)." alone is a
+                # citation belonging to the sentence before.
                 spans[-1] = (spans[-1][0], end)
             else:
                 spans.append((start, end))
@@ -62,6 +72,15 @@ def sentence_spans(text: str) -> tuple[tuple[int, int], ...]:
 
 
 _NEVER_STARTS = frozenset("=,;:)]}+/|")
+_ASIDE = re.compile(r"\([^()\n]*\)[.!?]?\s*$")
+# What may close a sentence after its last word: its punctuation, then quotes, brackets, emphasis.
+_SENTENCE_END = re.compile(r"[.!?…:;][\"'’”)\]*_`]*\s*$")
+
+
+def _runs_on(text: str, previous_end: int, start: int) -> bool:
+    """Whether a sentence syntok started goes on from the previous one on the same line, which
+    ended without punctuation: "[AutoGen](url) (conversation-driven agents)." is one sentence."""
+    return "\n" not in text[previous_end:start] and not _SENTENCE_END.search(text[:previous_end])
 _MD_LINK = re.compile(r"!?\[[^\[\]\n]*\]\([^()\s]*\)")
 
 
