@@ -281,3 +281,15 @@ def test_bulk_embedding_matches_the_models_own_encode(embedder):
     assert vectors.shape == (70, 384) and vectors.dtype == np.float32
     assert np.abs(vectors - expected).max() < 1e-5
     assert done == sorted(done) and done[-1] == 70
+
+
+def test_a_passage_cut_between_sentences_starts_with_its_first_word_not_the_last_full_stop():
+    from assistant.core.schema import Section
+    from assistant.index.chunking import Chunker
+    from assistant.index.embeddings import count_tokens
+
+    text = " ".join(f"Sentence {i} says that a long paragraph of plain prose goes on and on." for i in range(60))
+    chunks = Chunker(count_tokens).chunk("notes.md", [Section("Notes > Prose", text, start=0)])
+    assert len(chunks) > 2
+    assert all(c.text.startswith("Sentence") for c in chunks), [c.text[:12] for c in chunks]
+    assert all(text[c.start:c.end] == c.text for c in chunks)  # still a verbatim slice, located

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Callable, Iterable
 
 from langchain_core.documents import Document as LCDocument
@@ -18,6 +19,7 @@ OVERLAP_TOKENS = 30
 
 # Paragraphs, then list items and lines, then sentences, then words.
 _SEPARATORS = ["\n\n", "\n- ", "\n* ", "\n", ". ", "? ", "! ", "; ", ", ", " ", ""]
+_LEADING_STOP = re.compile(r"^[.?!;,]+\s+")
 
 
 def content_hash(heading: str, text: str) -> str:
@@ -53,7 +55,9 @@ class Chunker:
             docs: list[LCDocument] = self._splitter.create_documents([section.text])
             cursor = 0
             for doc in docs:
-                text = doc.page_content.strip()
+                # A piece cut at ". " or ", " starts with that separator (kept at the start so a
+                # list item keeps its "- "); a passage never starts with the last one's full stop.
+                text = _LEADING_STOP.sub("", doc.page_content.strip())
                 if not text:
                     continue
                 # Located here rather than by the splitter's add_start_index, which assumes the
