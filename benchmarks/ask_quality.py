@@ -222,7 +222,8 @@ def cited_numbers_for(text: str, position: int) -> list[int]:
     return [int(n) for g in groups for n in re.findall(r"\d+", g.group(1))]
 
 
-_HTML_TAG = re.compile(r"</?(?:a|b|br|div|em|i|img|p|span|strong|sup|sub|table|td|tr)\b[^<>]*>", re.I)
+_HTML_TAG = re.compile(r"</?(?:a|b|blockquote|br|details|div|em|figure|h[1-6]|hr|i|img|li|ol|p|span|strong|summary|"
+                       r"sup|sub|table|td|th|tr|ul)\b[^<>]*>", re.I)
 _CAPTION = re.compile(r"^\W*(?:figure|fig\.|table)\s*\d+(?:[-.]\d+)*\b", re.I)
 
 

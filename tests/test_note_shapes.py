@@ -235,3 +235,23 @@ def test_a_why_question_is_answered_with_what_the_step_prevents(tmp_path, embedd
     answer = services.ask.ask("Why is the attention score scaled by the square root of the key size?")
     # The sentences most like the question restate it; the reason is what the step prevents.
     assert not answer.refused and "keeps them from growing too large" in answer.text
+
+
+def test_a_collapsible_html_block_is_never_quoted(tmp_path, embedder):
+    from assistant.services import Services
+
+    notes = tmp_path / "notes"
+    notes.mkdir()
+    (notes / "course.md").write_text(
+        "# Course\n\n## Decoding\n\n<details>\n<summary>Notebooks</summary>\n\n"
+        "| Notebook | Description |\n|---|---|\n"
+        "| Decoding strategies | A guide to text generation from greedy search to nucleus sampling |\n"
+        "</details>\n\n"
+        "Greedy decoding always takes the most likely token.\n\n"
+        "## Training\n\nPre-training predicts the next token over a large corpus.\n", encoding="utf-8")
+    services = Services(Settings.from_env(environ={}, knowledge_dir=notes, data_dir=tmp_path / "data"))
+    services.__dict__["embedder"] = embedder
+    services.admin.ingest()
+    answer = services.ask.ask("What's the difference between greedy decoding and nucleus sampling?")
+    assert not answer.refused and "most likely token" in answer.text
+    assert "details>" not in answer.text and "summary>" not in answer.text

@@ -18,8 +18,10 @@ _RULE = re.compile(r"^\s*(?:-{3,}|\*{3,}|_{3,})\s*$")
 _TABLE_ROW = re.compile(r"^\s*\|(.*)\|\s*$")
 _TABLE_RULE = re.compile(r"^\s*\|?\s*:?-{3,}")
 # HTML that notes exported from the web carry; a literal "<BOS/>" in a note about tokens is text.
-_TAG = re.compile(r"</?(?:a|abbr|b|big|br|center|code|div|em|figcaption|figure|font|h[1-6]|i|img|kbd|mark|"
-                  r"p|pre|s|small|span|strong|sub|sup|u)\b[^<>]*>", re.I)
+_TAG = re.compile(r"</?(?:a|abbr|article|aside|audio|b|big|blockquote|br|caption|center|cite|code|dd|del|details|"
+                  r"div|dl|dt|em|figcaption|figure|font|footer|h[1-6]|header|hr|i|iframe|img|ins|kbd|li|main|"
+                  r"mark|nav|ol|p|picture|pre|q|s|section|small|source|span|strong|sub|summary|sup|table|tbody|"
+                  r"td|tfoot|th|thead|time|tr|tt|u|ul|video)\b[^<>]*>", re.I)
 _CAPTION = re.compile(r"^\s*(?:Table|Figure|Fig\.)\s*\d+(?:[-.]\d+)*[.:]?(?:\s|$)", re.I)
 _QA_PREFIX = re.compile(r"^\s*(?:\*\*|__)?(?P<kind>Q|A|Question|Answer)\s*[:.]\s*(?:\*\*|__)?\s*", re.I)
 # "Breiman, L. (1996). Bagging predictors. Machine Learning, 24(2), 123-140."
