@@ -96,7 +96,9 @@ class Answerer:
         query, hits = self._retrieve(question, history or [])
         # A question that points back ("Why did they stop?") means nothing alone: the notes cover
         # it when they cover it read after the last question.
-        if not self._covered(query if self._points_back(question, history or []) else _focus(question, query), hits):
+        about_conversation = self._points_back(question, history or []) or (
+            query != question and self._near_conversation(question, history or []))
+        if not self._covered(query if about_conversation else _focus(question, query), hits):
             yield self._refusal(question, query, hits, mode)
             return
         missing = self._missing_names(question, hits, follow_up=bool(previous_questions(history or [])))
@@ -147,7 +149,8 @@ class Answerer:
         # factor?") or when it is a bare continuation sharing some ("And the sound people?").
         words = " ".join(content_words(question))
         known = self.retriever.known_terms(words)
-        if alt and known and (looks_like_followup(question) or not self.retriever.unknown_terms(words)):
+        if alt and known and (looks_like_followup(question) or not self.retriever.unknown_terms(words)
+                              or self._near_conversation(question, history)):
             return combined, alt
         return question, hits
 
@@ -166,6 +169,16 @@ class Answerer:
             return False
         said = terms(f"{previous[-1]} {_last_answer(history)}")
         return not self.retriever.unknown_terms(" ".join(content_words(question))) or bool(terms(question) & said)
+
+    def _near_conversation(self, question: str, history: list[dict]) -> bool:
+        """Whether a question is as close in meaning to the last question and answer as a passage
+        must be to answer it: "Cheaper compared with what, exactly?" after an answer about costs."""
+        previous = previous_questions(history)
+        if not previous:
+            return False
+        said = f"{previous[-1]} {unmarked(_last_answer(history))}"
+        vectors = self.picker.embedder.embed([question, said])
+        return float(vectors[0] @ vectors[1]) >= self.config.refusal_similarity
 
     def _new_terms(self, question: str, history: list[dict]) -> set[str]:
         """Terms of a follow-up that the last question and answer did not use and the notes do:
