@@ -10,7 +10,7 @@ import re
 from dataclasses import dataclass
 
 from ..core.schema import Chunk
-from ..core.text import sentences
+from ..core.text import MARKDOWN_LINK, sentences
 
 _LIST_MARK = re.compile(r"^(\s*)(?:[-*+]|\d+[.)])\s+")
 _FENCE = re.compile(r"^\s*(```|~~~)")
@@ -28,7 +28,6 @@ _QA_PREFIX = re.compile(r"^\s*(?:\*\*|__)?(?P<kind>Q|A|Question|Answer)\s*[:.]\s
 _REFERENCE = re.compile(r"^\s*[A-Z][A-Za-z'\-]+,\s+(?:[A-Z]\.\s*)+.*\(\d{4}[a-z]?\)")
 _ONLY_BOLD = re.compile(r"^(\*\*|__)[^*_]+\1\s*[:?.]?$")
 # Markdown links and bare addresses: what a sentence means is the link's text, not its address.
-_LINK = re.compile(r"!?\[([^\[\]]*)\]\([^()\s]*(?:\s[^()]*)?\)")
 _URL = re.compile(r"<?https?://\S+")
 # A line that points to reading elsewhere ("[nanoGPT](...) by Andrej Karpathy: A 2h-long video"),
 # or any line of a list under "📚 Resources:" / "References" / "Further reading".
@@ -186,7 +185,7 @@ def ends_with_colon(unit: Unit) -> bool:
 
 
 def meaning_of(text: str) -> str:
-    text = _LINK.sub(r"\1", _LINK.sub(r"\1", text))  # twice: "[![badge](img)](url)"
+    text = MARKDOWN_LINK.sub(r"\1", MARKDOWN_LINK.sub(r"\1", text))  # twice: "[![badge](img)](url)"
     return " ".join(_URL.sub("", text).split())
 
 

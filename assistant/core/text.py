@@ -45,7 +45,7 @@ def sentence_spans(text: str) -> tuple[tuple[int, int], ...]:
     syntok knows abbreviations ("e.g.", "vs.", "L. (1996)") and list numbers ("1. **Three**"),
     which a split on ". " cuts; measured against the old pattern on the benchmark notes.
     """
-    links = [m.span() for m in _MD_LINK.finditer(text)]
+    links = [m.span() for m in MARKDOWN_LINK.finditer(text)]
     spans: list[tuple[int, int]] = []
     for paragraph in segmenter.analyze(text):
         for sentence in paragraph:
@@ -81,7 +81,8 @@ def _runs_on(text: str, previous_end: int, start: int) -> bool:
     """Whether a sentence syntok started goes on from the previous one on the same line, which
     ended without punctuation: "[AutoGen](url) (conversation-driven agents)." is one sentence."""
     return "\n" not in text[previous_end:start] and not _SENTENCE_END.search(text[:previous_end])
-_MD_LINK = re.compile(r"!?\[[^\[\]\n]*\]\([^()\s]*\)")
+# A Markdown link or image, its text as group 1: "[text](url)", "![alt](img.png "title")".
+MARKDOWN_LINK = re.compile(r"!?\[([^\[\]\n]*)\]\([^()\s]*(?:\s[^()\n]*)?\)")
 
 
 def sentences(text: str) -> list[str]:
