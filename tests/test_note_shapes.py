@@ -255,3 +255,24 @@ def test_a_collapsible_html_block_is_never_quoted(tmp_path, embedder):
     answer = services.ask.ask("What's the difference between greedy decoding and nucleus sampling?")
     assert not answer.refused and "most likely token" in answer.text
     assert "details>" not in answer.text and "summary>" not in answer.text
+
+
+def test_code_is_quoted_only_under_the_sentence_that_introduces_it(tmp_path, embedder):
+    from assistant.services import Services
+
+    notes = tmp_path / "notes"
+    notes.mkdir()
+    (notes / "configuration.mdx").write_text(
+        "# Configuration\n\n## Secrets and API keys\n\n"
+        "Never write API keys directly into `lumen.yaml`. Reference an environment variable with the "
+        "`${VAR}` syntax instead:\n\n```yaml\nmodel:\n  provider: openai\n  name: gpt-4o-mini\n"
+        "  api_key: ${OPENAI_API_KEY}\n```\n\n"
+        "Lumen refuses to start with error E101 when it finds a literal key.\n\n"
+        "## Profiles\n\nProfiles keep development and production settings in one file.\n", encoding="utf-8")
+    services = Services(Settings.from_env(environ={}, knowledge_dir=notes, data_dir=tmp_path / "data"))
+    services.__dict__["embedder"] = embedder
+    services.admin.ingest()
+    answer = services.ask.ask("Where should my OpenAI key go in the config?")
+    # Code lines hang from "Reference an environment variable ... instead:", not from the sentence
+    # before it: shown without it they answer nothing.
+    assert not answer.refused and "Reference an environment variable" in answer.text

@@ -149,7 +149,7 @@ def split_units(chunk: Chunk) -> list[Unit]:
         if len(units) > first:
             open_lines.append(first)
             if body.rstrip().endswith(":"):
-                introducing = units[first]
+                introducing = units[-1]  # "... Reference a variable instead:" is what the code shows
     return units
 
 
