@@ -114,7 +114,7 @@ def launch(services: Services, users: dict[str, str] | None = None) -> None:
     try:
         services.quiz.store  # SQLAlchemy and the database: 0.2 s the page no longer waits for
     except AssistantError:
-        demo.close()
+        demo.close(verbose=False)  # the reason, printed by app.py, is the last word
         raise
     services.warmup.start()
     demo.block_thread()
