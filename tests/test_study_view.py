@@ -10,6 +10,7 @@ from conftest import make_quiz
 from assistant.quiz.checking import normalize
 from assistant.quiz.scheduling import ReviewStore
 from assistant.quiz.study import Study
+from assistant.ui import next_view as nv
 from assistant.ui import study_view as sv
 
 QUESTION = "What did labeling a million images cost?"
@@ -126,12 +127,12 @@ def test_memory_line_and_next_choices(study, asked):
     assert "[1] reviewed today · recall ~" in line
     assert sv.memory_line(study.memory("bob", [c.chunk for c in answer.citations]), answer) == ""
 
-    choices = sv.next_choices(study.next("ana"))
+    choices = nv.next_choices(study.next("ana"))
     assert choices[0][0].startswith("Review ") and choices[0][1] == item.topic
     assert any(label.startswith("New: ") for label, _ in choices)
     turn = sv.quiz_topic(study, "ana", choices[0][1], [])
     assert sv.current(study, turn.state).id == item.id  # the due review first
-    assert "What to study now" in sv.next_markdown(study.next("ana"))
+    assert "What to study now" in nv.next_markdown(study.next("ana"))
 
 
 def test_mark_terms():
@@ -143,7 +144,7 @@ def test_mark_terms():
 def test_progress_what_next_starts_a_practice_session_on_the_topic(study):
     from assistant.ui import quiz_view
 
-    text, choices = sv.what_next(study, "ana")
+    text, choices = nv.what_next(study, "ana")
     assert "never studied" in text and choices and all(label.startswith("New: ") for label, _ in choices)
     topic = choices[0][1]
     state, view = quiz_view.start_topic(study.quiz, "ana", topic)

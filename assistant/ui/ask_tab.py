@@ -15,6 +15,7 @@ import gradio as gr
 from ..core.errors import AssistantError
 from ..core.schema import Answer
 from ..quiz.review_terms import RATINGS
+from . import next_view as nv
 from . import render
 from . import study_view as sv
 from .quiz_view import learner_of
@@ -111,7 +112,7 @@ def build_ask_tab(ask, study, open_source: gr.Textbox, tabs: gr.Tabs) -> AskTab:
         shown = sv.buttons(state, study)
         options = shown["options"]
         opts = [gr.update(visible=n < len(options),
-                          value=f"{n + 1}. {sv.short(options[n], 48)}" if n < len(options) else "")
+                          value=f"{n + 1}. {nv.short(options[n], 48)}" if n < len(options) else "")
                 for n in range(OPTIONS)]
         previews = {}
         if shown["ratings"]:
@@ -261,7 +262,7 @@ def build_ask_tab(ask, study, open_source: gr.Textbox, tabs: gr.Tabs) -> AskTab:
 
     def empty_chat(learner: str):
         """The empty chat: what to study now (line and one-click quizzes), starter questions."""
-        line, choices = sv.what_next(study, learner)
+        line, choices = nv.what_next(study, learner)
         found = [("topic", topic) for _, topic in choices[:6]]
         labels = [label for label, _ in choices[:6]]
         try:

@@ -12,6 +12,7 @@ import gradio as gr
 
 from ..core.errors import AssistantError
 from ..quiz.review_terms import RATINGS
+from .next_view import what_next
 from .quiz_view import (  # noqa: F401  (re-exported: the tab's behaviour, tested as functions)
     MODES,
     View,
@@ -24,7 +25,6 @@ from .quiz_view import (  # noqa: F401  (re-exported: the tab's behaviour, teste
     start,
     start_topic,
 )
-from .study_view import what_next
 
 NEXT_BUTTONS = 6  # "what to study now" in the Progress view: one click from a quiz on each
 

@@ -1,6 +1,6 @@
 """What the Ask tab's tutor shows, as pure functions: a quiz in the chat ("Quiz me on this", a topic
 from "what to study now"), study mode's check question before the answer, "Explain" from a card,
-the recall line under an answer, and the "what next" lists. No Gradio here: each step takes the
+the recall line under an answer ("what to study now" is next_view.py). No Gradio here: each step takes the
 Study service, the learner, the chat's tutor state and the chat history, and returns a `Turn`.
 
 The tutor state is None (an ordinary chat) or a dict:
@@ -25,8 +25,9 @@ from ..quiz.items import BLANK, TYPE_LABELS, QuizItem
 from ..quiz.reading import plain
 from ..quiz.review_terms import RATINGS, format_interval
 from ..quiz.service import Session
-from ..quiz.study import Memory, Next, Study, answer_sentences, missed
+from ..quiz.study import Memory, Study, answer_sentences, missed
 from . import render
+from .next_view import short
 
 QUIZ_SIZE = 3
 NOTHING_TO_QUIZ = ("Your notes don't answer that question, so there is nothing to quiz you on. "
@@ -137,51 +138,6 @@ def memories_of(study: Study, learner: str, answer: Answer | None) -> dict[str, 
         return study.memory(learner, [c.chunk for c in answer.citations])
     except AssistantError:
         return {}
-
-
-# --- "what to study now" -------------------------------------------------------------------
-
-def next_choices(result: Next, limit: int = 3) -> list[tuple[str, str]]:
-    """(button label, topic) for each list, due first."""
-    out = []
-    for t in result.due[:limit]:
-        out.append((f"Review {short(t.topic)} · {t.items} due", t.topic))
-    for t in result.weakest[:limit]:
-        out.append((f"Weak: {short(t.topic)} · recall ~{round((t.recall or 0) * 100)}%", t.topic))
-    for t in result.unstudied[:limit]:
-        out.append((f"New: {short(t.topic)} · {t.items} questions", t.topic))
-    return out
-
-
-def next_markdown(result: Next) -> str:
-    if result.empty:
-        return "Nothing to study yet: add notes, and questions come from them."
-    parts = []
-    if result.due:
-        due = sum(t.items for t in result.due)
-        parts.append(f"**{due} review{'' if due == 1 else 's'} due**")
-    if result.weakest:
-        parts.append(f"weakest: {short(result.weakest[0].topic)} "
-                     f"(recall ~{round((result.weakest[0].recall or 0) * 100)}%)")
-    if result.unstudied:
-        parts.append(f"{len(result.unstudied)}+ topics never studied" if len(result.unstudied) >= 5
-                     else f"{len(result.unstudied)} topics never studied")
-    return "**What to study now** · " + " · ".join(parts) + ". One click starts a quiz on it."
-
-
-def what_next(study: Study, learner: str) -> tuple[str, list[tuple[str, str]]]:
-    """The line and the buttons of "what to study now" (an empty chat, the Progress view)."""
-    try:
-        result = study.next(learner)
-    except AssistantError as exc:
-        return html.escape(str(exc)), []
-    return next_markdown(result), next_choices(result)
-
-
-def short(topic: str, width: int = 40) -> str:
-    note, _, section = topic.partition(" › ")
-    label = section or note
-    return label if len(label) <= width else label[: width - 2].rstrip() + "…"
 
 
 # --- the steps ------------------------------------------------------------------------------
