@@ -71,6 +71,8 @@ def sentence_spans(text: str) -> tuple[tuple[int, int], ...]:
     return tuple(spans)
 
 
+# A Markdown link or image, its text as group 1: "[text](url)", "![alt](img.png "title")".
+MARKDOWN_LINK = re.compile(r"!?\[([^\[\]\n]*)\]\([^()\s]*(?:\s[^()\n]*)?\)")
 _NEVER_STARTS = frozenset("=,;:)]}+/|")
 _ASIDE = re.compile(r"\([^()\n]*\)[.!?]?\s*$")
 # What may close a sentence after its last word: its punctuation, then quotes, brackets, emphasis.
@@ -81,8 +83,6 @@ def _runs_on(text: str, previous_end: int, start: int) -> bool:
     """Whether a sentence syntok started goes on from the previous one on the same line, which
     ended without punctuation: "[AutoGen](url) (conversation-driven agents)." is one sentence."""
     return "\n" not in text[previous_end:start] and not _SENTENCE_END.search(text[:previous_end])
-# A Markdown link or image, its text as group 1: "[text](url)", "![alt](img.png "title")".
-MARKDOWN_LINK = re.compile(r"!?\[([^\[\]\n]*)\]\([^()\s]*(?:\s[^()\n]*)?\)")
 
 
 def sentences(text: str) -> list[str]:
