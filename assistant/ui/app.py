@@ -29,7 +29,7 @@ def build(services: Services) -> gr.Blocks:
     study = Study(services.quiz)  # the door between Ask and Quiz (study mode, quiz me, explain)
     # Eight events at once rather than Gradio's one per event, so one learner's question never waits
     # for another's. Set through Gradio's documented variable, which the queue made in Blocks()
-    # reads: calling .queue() instead rebuilds the whole server app once more (0.14 s of the page).
+    # reads: calling .queue() instead rebuilds the whole server app once more before the page.
     os.environ.setdefault("GRADIO_DEFAULT_CONCURRENCY_LIMIT", "8")
     with gr.Blocks(title="AI Engineering Tutor") as demo:
         gr.Markdown("### AI Engineering Tutor", elem_id="title")
@@ -112,7 +112,7 @@ def launch(services: Services, users: dict[str, str] | None = None) -> None:
         prevent_thread_lock=True,
     )
     try:
-        services.quiz.store  # SQLAlchemy and the database: 0.2 s the page no longer waits for
+        services.quiz.store  # SQLAlchemy and the database, which the page no longer waits for
     except AssistantError:
         demo.close(verbose=False)  # the reason, printed by app.py, is the last word
         raise
