@@ -134,6 +134,22 @@ def test_pdf_sections_follow_the_headings_set_in_a_larger_font(tmp_path):
     assert all(pages[s.page][s.start:s.start + len(s.text)] == s.text for s in doc.sections)
 
 
+def test_a_sentence_cut_by_a_page_break_is_read_whole_on_the_page_where_it_starts(tmp_path):
+    from assistant.index.loaders import load
+
+    path = tmp_path / "serving.pdf"
+    path.write_bytes(pdf_bytes([
+        "# 4. Quantization\nWeights can be stored in 8 bits. The NVIDIA H100",
+        "supports FP8 arithmetic in hardware, with the E4M3 and E5M2 formats. The difficulty is outliers.",
+    ]))
+    doc = load(path, "serving.pdf")
+    texts = [s.text for s in doc.sections]
+    assert any("The NVIDIA H100 supports FP8 arithmetic in hardware" in t for t in texts), texts
+    assert [t.split("\n")[-1] for t in texts][-1] == "The difficulty is outliers."
+    pages = dict(doc.pages)
+    assert all(pages[s.page][s.start:s.start + len(s.text)] == s.text for s in doc.sections)
+
+
 def test_a_pdf_heading_is_never_quoted_as_an_answer(tmp_path, embedder):
     from assistant.services import Services
 

@@ -16,6 +16,7 @@ import re
 from collections import Counter
 
 from ..core.schema import Section
+from ..core.text import sentence_spans
 from .loaders import Document, Unreadable
 
 _PAGE_NUMBER = re.compile(r"^\s*(?:page\s+)?\d+\s*(?:(?:/|of)\s*\d+)?\s*$", re.I)
@@ -53,7 +54,7 @@ def load_pdf(data: bytes, stem: str) -> Document:
         raise Unreadable(f"PDF could not be read ({type(exc).__name__}); re-export it") from None
     headings = _heading_lines(pages)
     texts = [(number, reflow_pdf_page(raw, headings)) for number, (raw, _) in enumerate(pages, start=1)]
-    texts = [(number, text) for number, text in texts if text]
+    texts = [(number, text) for number, text in _mend_page_breaks(texts) if text]
     if not texts:
         raise Unreadable("PDF has no extractable text (scanned images?); add a text version")
     sections = _by_headings(title, texts, headings) if headings else _by_pages(title, texts)
@@ -110,6 +111,24 @@ def _heading_lines(pages: list[tuple[str, list]]) -> frozenset[str]:
 
 def _norm(line: str) -> str:
     return " ".join(line.split())
+
+
+def _mend_page_breaks(texts: list[tuple[int, str]]) -> list[tuple[int, str]]:
+    """A sentence a page break cut ("... The NVIDIA H100" / "supports FP8 arithmetic ...") is put
+    back together on the page where it starts: passages never cross pages, so each half would be
+    a fragment of its own. The next page goes on in lower case where the last one stopped without
+    a full stop; its words up to the end of that sentence move back."""
+    out = list(texts)
+    for i in range(1, len(out)):
+        (before_page, before), (number, text) = out[i - 1], out[i]
+        if not text[:1].islower() or not before or before.rstrip().endswith((".", "!", "?", ":", ";")):
+            continue
+        first_line, newline, rest = text.partition("\n")
+        spans = sentence_spans(first_line)
+        cut = spans[0][1] if spans else len(first_line)
+        out[i - 1] = (before_page, f"{before.rstrip()} {first_line[:cut].strip()}")
+        out[i] = (number, (first_line[cut:].strip() + newline + rest).strip())
+    return out
 
 
 def _by_headings(title: str, texts: list[tuple[int, str]], headings: frozenset[str]) -> list[Section]:
