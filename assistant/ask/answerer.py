@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 
 from ..core.errors import LLMError
 from ..core.schema import Answer, Citation, Hit
-from ..core.text import content_words, terms, unmarked
+from ..core.text import content_words, quotes_any, terms, unmarked
 from .concepts import unknown_names
 from .conversation import (
     has_anaphora,
@@ -177,8 +177,10 @@ class Answerer:
         if not previous:
             return False
         said = f"{previous[-1]} {unmarked(_last_answer(history))}"
-        vectors = self.picker.embedder.embed([question, said])
-        return float(vectors[0] @ vectors[1]) >= self.config.refusal_similarity
+        # embed_one remembers recent texts: the question was embedded for search already, and
+        # the conversation is embedded once though both retrieval and the gate ask.
+        embed = self.picker.embedder.embed_one
+        return float(embed(question) @ embed(said)) >= self.config.refusal_similarity
 
     def _new_terms(self, question: str, history: list[dict]) -> set[str]:
         """Terms of a follow-up that the last question and answer did not use and the notes do:
@@ -288,7 +290,7 @@ def _quoted_lines(answer_text: str) -> list[str]:
 def _quoted(hits: list[Hit], answer_text: str) -> list[Hit]:
     """The passages an earlier answer quoted from."""
     lines = _quoted_lines(answer_text)
-    return [h for h in hits if any(line in unmarked(h.chunk.text) for line in lines)]
+    return [h for h in hits if quotes_any(h.chunk.text, lines)]
 
 
 _MARKERS_AT_END = re.compile(r"(\s*\[\d+\])+\s*$")

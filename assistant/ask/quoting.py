@@ -96,12 +96,12 @@ class SentencePicker:
                       # another passage must be nearly as good to be worth a second citation
                       and (_entry(unit) == _entry(top) or score >= best * other_passage)]
         cues = answer_cues(question)
-        if cues and not any(cue.search(u.display) for u in block + extra for cue in cues):
+        if cues and len(block) + len(extra) < most and not any(_has_cue(u, cues) for u in block + extra):
             # "How many ...?" is answered by a number, "why?" by a reason: when the leading unit
             # has none, its entry's best unit that has one is shown beside it.
             typed = next((u for _, u in scored if _entry(u) == _entry(top) and _key(u) not in seen
-                          and not u.is_title and any(c.search(u.display) for c in cues)), None)
-            if typed is not None and len(block) + len(extra) < most:
+                          and not u.is_title and _has_cue(u, cues)), None)
+            if typed is not None:
                 extra.append(typed)
                 seen.add(_key(typed))
                 candidates = [(sc, u) for sc, u in candidates if _key(u) != _key(typed)]
@@ -160,7 +160,7 @@ class SentencePicker:
                 # the heading: the topic a sentence alone often leaves implicit); shared terms
                 # break ties between near paraphrases.
                 score = 0.5 * float(sim) + 0.4 * (hit.similarity or 0.0) + 0.1 * overlap
-                if any(cue.search(unit.display) for cue in cues):
+                if _has_cue(unit, cues):
                     score += cue_weight  # "how long?" wants a duration, "why?" a reason
                 if _entry(unit) in continuing:
                     score += cue_weight
@@ -171,6 +171,11 @@ class SentencePicker:
                 scored.append((score, unit))
         scored.sort(key=lambda s: -s[0])
         return scored
+
+
+def _has_cue(unit: Unit, cues: list[re.Pattern]) -> bool:
+    """Whether a unit holds the kind of answer its question asks for (cues.answer_cues)."""
+    return any(cue.search(unit.display) for cue in cues)
 
 
 def _entry(unit: Unit) -> tuple[str, str]:

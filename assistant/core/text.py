@@ -98,6 +98,12 @@ def unmarked(text: str) -> str:
     return " ".join(text.replace("**", "").split())
 
 
+def quotes_any(text: str, lines: list[str]) -> bool:
+    """Whether `text` holds one of `lines` (unmarked) word for word: a passage an answer quoted."""
+    plain = unmarked(text)
+    return any(line in plain for line in lines)
+
+
 def words(text: str) -> list[str]:
     """Words and numbers ("3.5", "$50", "80%"), in order, as written."""
     return _WORD.findall(text)

@@ -29,7 +29,7 @@ import numpy as np
 from cachetools import LRUCache
 
 from ..core.schema import Chunk, Hit
-from ..core.text import STEMMER, unmarked
+from ..core.text import STEMMER, quotes_any
 from .fusion import SearchConfig, fuse
 from .library import Library
 
@@ -191,7 +191,7 @@ class Snapshot:
         """Chunks holding one of `lines` word for word (bold marks and spacing aside): the passages
         an earlier answer quoted. Keyword search proposes the candidates."""
         rows = self._keyword.search(" ".join(lines), k)
-        return [self.chunks[r] for r, _ in rows if any(line in unmarked(self.chunks[r].text) for line in lines)]
+        return [self.chunks[r] for r, _ in rows if quotes_any(self.chunks[r].text, lines)]
 
     def scored(self, chunks: list[Chunk], query: str, context: str | None = None) -> list[Hit]:
         """`chunks` as hits for `query` (read with `context` as `search` reads it), closest first."""
