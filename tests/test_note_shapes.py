@@ -33,6 +33,22 @@ def lines_of(answer) -> list[str]:
     return [line for line in answer.text.splitlines() if line.strip()]
 
 
+def one_note(tmp_path, embedder, name: str, content: str | bytes):
+    """Services over a notes folder holding one note, indexed with the real model."""
+    from assistant.services import Services
+
+    notes = tmp_path / "notes"
+    notes.mkdir()
+    if isinstance(content, bytes):
+        (notes / name).write_bytes(content)
+    else:
+        (notes / name).write_text(content, encoding="utf-8")
+    services = Services(Settings.from_env(environ={}, knowledge_dir=notes, data_dir=tmp_path / "data"))
+    services.__dict__["embedder"] = embedder
+    services.admin.ingest()
+    return services
+
+
 def test_an_entry_too_long_for_one_chunk_keeps_its_title_and_is_answered_whole(shapes):
     parts = [c for c in shapes.retriever.chunks if c.heading.endswith(ASSUMPTIONS)]
     assert len(parts) >= 2  # the entry spans chunks, each carrying the question as its heading
@@ -151,17 +167,10 @@ def test_a_sentence_cut_by_a_page_break_is_read_whole_on_the_page_where_it_start
 
 
 def test_a_pdf_heading_is_never_quoted_as_an_answer(tmp_path, embedder):
-    from assistant.services import Services
-
-    notes = tmp_path / "notes"
-    notes.mkdir()
-    (notes / "serving.pdf").write_bytes(pdf_bytes([
+    services = one_note(tmp_path, embedder, "serving.pdf", pdf_bytes([
         "# 6. Speculative decoding\nSpeculative decoding attacks the one-token-per-step limit directly. "
         "A small draft model proposes several tokens ahead.\nReported speedups are typically 2 to 3 times.",
     ]))
-    services = Services(Settings.from_env(environ={}, knowledge_dir=notes, data_dir=tmp_path / "data"))
-    services.__dict__["embedder"] = embedder
-    services.admin.ingest()
     answer = services.ask.ask("What does speculative decoding do?")
     assert "one-token-per-step limit" in answer.text
     assert [c.chunk.heading for c in answer.citations] == ["serving > 6. Speculative decoding"]
@@ -206,11 +215,7 @@ def test_a_follow_up_that_only_points_back_is_answered_from_the_passage_just_quo
 
 
 def test_a_how_many_question_is_answered_with_the_number_its_passage_gives(tmp_path, embedder):
-    from assistant.services import Services
-
-    notes = tmp_path / "notes"
-    notes.mkdir()
-    (notes / "rag.md").write_text(
+    services = one_note(tmp_path, embedder, "rag.md", (
         "# Retrieval\n\n## Reranking\n\n"
         "A cross-encoder reads the query and one chunk together and outputs a relevance score. "
         "It is much more accurate than a bi-encoder, but no scores can be precomputed. "
@@ -218,10 +223,7 @@ def test_a_how_many_question_is_answered_with_the_number_its_passage_gives(tmp_p
         "Reranking is often the single biggest quality win in a new RAG system. "
         "The usual pattern: retrieve 50 to 100 candidates cheaply, rerank them, keep the top few.\n\n"
         "## Chunking\n\nSplit documents on headings first, then on paragraphs, so that each chunk "
-        "keeps one topic. Overlap between chunks keeps a sentence's context.\n", encoding="utf-8")
-    services = Services(Settings.from_env(environ={}, knowledge_dir=notes, data_dir=tmp_path / "data"))
-    services.__dict__["embedder"] = embedder
-    services.admin.ingest()
+        "keeps one topic. Overlap between chunks keeps a sentence's context.\n"))
     answer = services.ask.ask("How many results should I pull back before running the cross-encoder over them?")
     # The sentences most like the question name no number (a digit in a model's name and a year
     # are not one); the answer still shows the one that does.
@@ -229,11 +231,7 @@ def test_a_how_many_question_is_answered_with_the_number_its_passage_gives(tmp_p
 
 
 def test_a_why_question_is_answered_with_what_the_step_prevents(tmp_path, embedder):
-    from assistant.services import Services
-
-    notes = tmp_path / "notes"
-    notes.mkdir()
-    (notes / "attention.md").write_text(
+    services = one_note(tmp_path, embedder, "attention.md", (
         "# Transformers\n\n## Scaled dot-product attention\n\n"
         "Each token is projected into a query, a key and a value. "
         "The attention scores are the dot products of one token's query with every key, divided by "
@@ -244,50 +242,33 @@ def test_a_why_question_is_answered_with_what_the_step_prevents(tmp_path, embedd
         "Dividing by √d_k keeps them from growing too large and saturating the softmax. "
         "A causal mask hides later tokens from earlier ones in a decoder.\n\n"
         "## Positional encodings\n\nAttention itself ignores order, so each token's position is "
-        "added to its embedding, either as fixed sinusoids or as learned vectors.\n", encoding="utf-8")
-    services = Services(Settings.from_env(environ={}, knowledge_dir=notes, data_dir=tmp_path / "data"))
-    services.__dict__["embedder"] = embedder
-    services.admin.ingest()
+        "added to its embedding, either as fixed sinusoids or as learned vectors.\n"))
     answer = services.ask.ask("Why is the attention score scaled by the square root of the key size?")
     # The sentences most like the question restate it; the reason is what the step prevents.
     assert not answer.refused and "keeps them from growing too large" in answer.text
 
 
 def test_a_collapsible_html_block_is_never_quoted(tmp_path, embedder):
-    from assistant.services import Services
-
-    notes = tmp_path / "notes"
-    notes.mkdir()
-    (notes / "course.md").write_text(
+    services = one_note(tmp_path, embedder, "course.md", (
         "# Course\n\n## Decoding\n\n<details>\n<summary>Notebooks</summary>\n\n"
         "| Notebook | Description |\n|---|---|\n"
         "| Decoding strategies | A guide to text generation from greedy search to nucleus sampling |\n"
         "</details>\n\n"
         "Greedy decoding always takes the most likely token.\n\n"
-        "## Training\n\nPre-training predicts the next token over a large corpus.\n", encoding="utf-8")
-    services = Services(Settings.from_env(environ={}, knowledge_dir=notes, data_dir=tmp_path / "data"))
-    services.__dict__["embedder"] = embedder
-    services.admin.ingest()
+        "## Training\n\nPre-training predicts the next token over a large corpus.\n"))
     answer = services.ask.ask("What's the difference between greedy decoding and nucleus sampling?")
     assert not answer.refused and "most likely token" in answer.text
     assert "details>" not in answer.text and "summary>" not in answer.text
 
 
 def test_code_is_quoted_only_under_the_sentence_that_introduces_it(tmp_path, embedder):
-    from assistant.services import Services
-
-    notes = tmp_path / "notes"
-    notes.mkdir()
-    (notes / "configuration.mdx").write_text(
+    services = one_note(tmp_path, embedder, "configuration.mdx", (
         "# Configuration\n\n## Secrets and API keys\n\n"
         "Never write API keys directly into `lumen.yaml`. Reference an environment variable with the "
         "`${VAR}` syntax instead:\n\n```yaml\nmodel:\n  provider: openai\n  name: gpt-4o-mini\n"
         "  api_key: ${OPENAI_API_KEY}\n```\n\n"
         "Lumen refuses to start with error E101 when it finds a literal key.\n\n"
-        "## Profiles\n\nProfiles keep development and production settings in one file.\n", encoding="utf-8")
-    services = Services(Settings.from_env(environ={}, knowledge_dir=notes, data_dir=tmp_path / "data"))
-    services.__dict__["embedder"] = embedder
-    services.admin.ingest()
+        "## Profiles\n\nProfiles keep development and production settings in one file.\n"))
     answer = services.ask.ask("Where should my OpenAI key go in the config?")
     # Code lines hang from "Reference an environment variable ... instead:", not from the sentence
     # before it: shown without it they answer nothing.
