@@ -27,7 +27,8 @@ _QA_PREFIX = re.compile(r"^\s*(?:\*\*|__)?(?P<kind>Q|A|Question|Answer)\s*[:.]\s
 # "Breiman, L. (1996). Bagging predictors. Machine Learning, 24(2), 123-140."
 _REFERENCE = re.compile(r"^\s*[A-Z][A-Za-z'\-]+,\s+(?:[A-Z]\.\s*)+.*\(\d{4}[a-z]?\)")
 _ONLY_BOLD = re.compile(r"^(\*\*|__)[^*_]+\1\s*[:?.]?$")
-# Markdown links and bare addresses: what a sentence means is the link's text, not its address.
+# Bare addresses (and Markdown links, core/text's MARKDOWN_LINK): what a sentence means is the
+# link's text, not its address.
 _URL = re.compile(r"<?https?://\S+")
 # A line that points to reading elsewhere ("[nanoGPT](...) by Andrej Karpathy: A 2h-long video"),
 # or any line of a list under "📚 Resources:" / "References" / "Further reading".
@@ -57,8 +58,7 @@ class Unit:
     def is_lead_in(self) -> bool:
         """A line that introduces the items under it: "Three risk levels:" or a bold title line
         ("**Prompt Engineering is now a thing**"), which notes use as a small heading."""
-        text = self.display
-        return self.line_lead or text.rstrip("*").rstrip().endswith(":") or bool(_ONLY_BOLD.match(text))
+        return self.line_lead or ends_with_colon(self) or bool(_ONLY_BOLD.match(self.display))
 
     @property
     def is_title(self) -> bool:
@@ -156,7 +156,7 @@ def split_units(chunk: Chunk) -> list[Unit]:
 def _never_an_answer(line: str) -> bool:
     """A line a reader skips when looking for the answer: a question (the notes' own question
     lines and Q: lines), a caption, a reference, an image, a bare title ending in '?'."""
-    plain = _TAG.sub("", line).replace("**", "").replace("__", "").strip()
+    plain = _unformatted(line)
     qa = _QA_PREFIX.match(line)
     if qa and qa.group("kind").lower().startswith("q"):
         return True
@@ -165,7 +165,12 @@ def _never_an_answer(line: str) -> bool:
 
 
 def _plain(text: str) -> str:
-    return " ".join(_TAG.sub("", text).replace("**", "").replace("__", "").strip().rstrip(":").lower().split())
+    return " ".join(_unformatted(text).rstrip(":").lower().split())
+
+
+def _unformatted(text: str) -> str:
+    """Text without HTML tags and bold marks."""
+    return _TAG.sub("", text).replace("**", "").replace("__", "").strip()
 
 
 def children(units: list[Unit], parent: Unit) -> list[Unit]:
