@@ -273,3 +273,25 @@ def test_code_is_quoted_only_under_the_sentence_that_introduces_it(tmp_path, emb
     # Code lines hang from "Reference an environment variable ... instead:", not from the sentence
     # before it: shown without it they answer nothing.
     assert not answer.refused and "Reference an environment variable" in answer.text
+
+
+
+def test_a_sentence_that_points_back_is_shown_after_what_it_points_to(tmp_path, embedder):
+    services = one_note(tmp_path, embedder, "scaling.md", (
+        "# Serving\n\n## Splitting a model across GPUs\n\n"
+        "When a model does not fit on one GPU, or when a single GPU is too slow, the model is split. "
+        "Tensor parallelism, first described for Megatron-LM, splits each weight matrix across GPUs so "
+        "that every GPU computes part of every layer. "
+        "Tensor parallelism reduces latency because all GPUs work on each token at once. "
+        "It needs fast communication after each layer and is therefore used within a single server "
+        "whose GPUs are connected by NVLink. "
+        "Pipeline parallelism instead places consecutive groups of layers on different GPUs, so "
+        "activations pass from one stage to the next. "
+        "It needs far less bandwidth and can span several servers, but a single request only uses one "
+        "stage at a time.\n\n"
+        "## Batching\n\nContinuous batching adds new requests to the running batch at every step.\n"))
+    lines = lines_of(services.ask.ask("Which kind of parallelism can span several servers?"))
+    # "It needs far less bandwidth ..." answers, but alone it never says which kind: the sentence
+    # it points back to comes right before it.
+    answering = next(i for i, line in enumerate(lines) if "can span several servers" in line)
+    assert answering > 0 and lines[answering - 1].startswith("Pipeline parallelism instead places")

@@ -48,6 +48,11 @@ class SentencePicker:
         self._cache_lock = threading.Lock()
 
     def units(self, chunk: Chunk) -> tuple[list[Unit], np.ndarray]:
+        """A chunk's units and their vectors (each embedded with what it hangs from)."""
+        return self._read(chunk)[:2]
+
+    def _read(self, chunk: Chunk) -> tuple[list[Unit], np.ndarray, np.ndarray]:
+        """Units, their vectors, and each unit's vector read alone."""
         key = chunk.id + chunk.content_hash
         with self._cache_lock:
             cached = self._cache.get(key)
@@ -55,12 +60,17 @@ class SentencePicker:
             return cached
         units = split_units(chunk)
         # A unit is embedded with what it hangs from, so "4 MORE months" keeps its subject and a
-        # table row its column names.
-        texts = [u.meaning for u in units]
-        vectors = self.embedder.embed(texts, batch_size=64)
+        # table row its column names. One that leans back ("It needs fast communication") is
+        # also read alone, and counts by its better reading: the sentence before can as well
+        # pull it away from the question as towards it.
+        leaning = [u.index for u in units if u.leans_back]
+        embedded = self.embedder.embed([u.meaning for u in units] + [meaning_of(units[i].display) for i in leaning],
+                                       batch_size=64)
+        vectors, alone = embedded[:len(units)], embedded[:len(units)].copy()
+        alone[leaning] = embedded[len(units):]
         with self._cache_lock:
-            self._cache[key] = (units, vectors)
-        return units, vectors
+            self._cache[key] = (units, vectors, alone)
+        return units, vectors, alone
 
     def pick(self, question: str, hits: list[Hit], *, already_said: set[str] = frozenset(),
              continuing: set[tuple[str, str]] = frozenset(), relative: float = 0.8,
@@ -87,7 +97,7 @@ class SentencePicker:
             if new is not None:
                 said, top = top, new
         units = self.units(top.chunk)[0]
-        block = _with_context(top, units, bool(LIST_QUESTION.search(question)))
+        block = _with_context(top, units, bool(LIST_QUESTION.search(question)), already_said)
         seen = {_key(u) for u in block}
         extra: list[Unit] = [said] if said is not None and _key(said) not in seen else []
         seen |= {_key(u) for u in extra}
@@ -144,10 +154,10 @@ class SentencePicker:
         scored: list[tuple[float, Unit]] = []
         seen: set[str] = set()
         for hit in hits:
-            units, vectors = self.units(hit.chunk)
+            units, vectors, alone = self._read(hit.chunk)
             if not units:
                 continue
-            sims = vectors @ q_vec
+            sims = np.maximum(vectors @ q_vec, alone @ q_vec)
             for unit, sim in zip(units, sims):
                 if unit.code:
                     continue
@@ -196,13 +206,16 @@ def said_in(answer_text: str) -> set[str]:
     return out
 
 
-def _with_context(unit: Unit, units: list[Unit], wants_list: bool) -> list[Unit]:
-    """The answering unit with what it needs to be read: a list item's lead-in first; a lead-in's
+def _with_context(unit: Unit, units: list[Unit], wants_list: bool, already_said: set[str] = frozenset()) -> list[Unit]:
+    """The answering unit with what it needs to be read: a list item's lead-in first; the
+    sentence an "It ..." points back to, unless the conversation just showed it; a lead-in's
     items; the item's siblings when they are few or the question asks for several things."""
     picked = [unit]
     line_first = unit if unit.line_start else next(u for u in reversed(units[: unit.index]) if u.line_start)
     if line_first is not unit and line_first.bold_lead:
         picked.insert(0, line_first)  # the line's bold title says what the sentence is about
+    if unit.leans_back and units[unit.index - 1] not in picked and _key(units[unit.index - 1]) not in already_said:
+        picked.insert(picked.index(unit), units[unit.index - 1])  # "It needs ...": what "it" is
     items = children(units, line_first)[:8]
     if items and (line_first.is_lead_in or wants_list):
         picked += [i for i in items if i not in picked]

@@ -33,6 +33,8 @@ _URL = re.compile(r"<?https?://\S+")
 # A line that points to reading elsewhere ("[nanoGPT](...) by Andrej Karpathy: A 2h-long video"),
 # or any line of a list under "📚 Resources:" / "References" / "Further reading".
 _POINTER_LINE = re.compile(r"^\W*\[[^\]]+\]\([^)]*\)\s*(?:by\b|[:–—-])")
+# A sentence that opens by pointing back ("It needs fast communication ...") means little alone.
+_POINTS_BACK = re.compile(r"^(?:It|Its|This|These|That|Those|They|Their|Them|Such|He|She|His|Her)\b")
 _POINTER_LIST = re.compile(r"\b(?:resources|references|further reading|reading list|see also|links|bibliography)\b",
                            re.I)
 
@@ -53,6 +55,7 @@ class Unit:
     context: str = ""  # what it is embedded with: its lead-in, or a row's table header
     line_lead: bool = False  # first sentence of a line that introduces what follows ("...happens:")
     code: bool = False  # a line of a code block, shown only under the sentence that introduces it
+    leans_back: bool = False  # opens by pointing back ("It needs ..."): its context is the sentence before
 
     @property
     def is_lead_in(self) -> bool:
@@ -143,9 +146,13 @@ def split_units(chunk: Chunk) -> list[Unit]:
             if not display or (i > 0 and _CAPTION.match(display)):
                 continue
             context = units[parent].display if parent is not None else ""
+            leans_back = len(units) > first and bool(_POINTS_BACK.match(_unformatted(display)))
+            if leans_back:
+                # It is read with the sentence it points back to (and what that one hangs from).
+                context = f"{units[-1].context} {units[-1].display}".strip()
             units.append(Unit(chunk, len(units), piece, display, indent, bool(marker), parent,
                               line_start=len(units) == first, context=context,
-                              line_lead=introduces and len(units) == first))
+                              line_lead=introduces and len(units) == first, leans_back=leans_back))
         if len(units) > first:
             open_lines.append(first)
             if body.rstrip().endswith(":"):
