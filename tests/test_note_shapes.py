@@ -101,6 +101,12 @@ def test_a_near_domain_question_is_refused_naming_what_the_notes_lack(shapes):
     assert shapes.ask.ask("How does LoRA cut the trainable parameters of a convolutional network?").refused
     # An acronym the notes spell out is not missing ("k-means" as written, "CNN" as the words).
     assert not shapes.ask.ask("What does pooling do in a CNN?").refused
+    # A concept in lower case, rare in English and never in the notes, is what the question is
+    # about when it opens the question ("How does dropout ...").
+    answer = shapes.ask.ask("How does dropout help a convolutional network avoid overfitting?")
+    assert answer.refused and "dropout" in answer.text
+    # A rare word elsewhere is another way of saying what the notes say.
+    assert not shapes.ask.ask("Why is k-means a poor fit for unscaled columns?").refused
 
 
 def test_pdf_pages_are_reflowed_and_lose_their_page_numbers():

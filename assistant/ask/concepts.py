@@ -6,6 +6,12 @@ words people write as names: acronyms (KNN, LoRA, BLEU), CamelCase (FlashAttenti
 (min_child_weight), and capitalised words inside a sentence (Kalman, Kubernetes). A name the
 notes never use, and that the passages do not spell out either ("KNN" as "k-NN" or
 "k-nearest neighbours"), means the notes do not cover the question.
+
+A concept is often written in lower case, though ("How does dropout help ...?", "What is
+knowledge distillation?"). The words right after such an opening name what the question is
+about; one of them that is rare in English (wordfreq) and that the notes never use is a
+concept they lack. Rare words elsewhere in a question are most often another way of saying what
+the notes say ("annotate" for "label"), so only the subject counts.
 """
 
 from __future__ import annotations
@@ -14,9 +20,19 @@ import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
+from wordfreq import zipf_frequency
+
 from ..core.text import STOPWORDS
 
 _TOKEN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_'’\-]*[A-Za-z0-9]|[A-Za-z]")
+# "How does ...", "What is ...", "What's the difference between ...": what follows is the subject.
+_OPENING = re.compile(r"^\W*(?:(?:and|so|but)\s+)?(?:(?:how|what|why|when|where|which|who)\s+(?:does|do|did|is|are|"
+                      r"was|were|can|could|should|would|will)\b|what's|what're|who's)\s*", re.I)
+_DIFFERENCE = re.compile(r"\bdifference between\s+", re.I)
+_ARTICLE = re.compile(r"^(?:the|a|an)\s+", re.I)
+# Zipf frequency below which a word is rare in English: "dropout" 3.1, "annealing" 2.6; "firm" 4.8.
+RARE_ZIPF = 3.5
+zipf_frequency("the", "en")  # wordfreq reads its word list on first use: now, as the answerer loads
 # Capitals people type in chat that name nothing.
 _CHAT_WORDS = {"i", "ok", "okay", "fyi", "btw", "asap", "aka", "tldr", "eli5", "pls", "thx", "vs"}
 
@@ -43,6 +59,29 @@ def names_in(question: str) -> list[Name]:
             elif word[0].isupper() and not sentence_start and word.lower() not in STOPWORDS and len(word) > 1:
                 found.append(Name(word, strong=False))
     return found
+
+
+def subject_words(question: str) -> list[str]:
+    """The words that open a question's subject: "dropout" in "How does dropout help ...?",
+    "knowledge distillation" in "What is knowledge distillation?"; none when the subject is a
+    person ("How do you ...") or the opening is another one."""
+    m = _DIFFERENCE.search(question) or _OPENING.match(question)
+    if not m:
+        return []
+    rest = _ARTICLE.sub("", question[m.end():])
+    subject: list[str] = []
+    for word in re.match(r"[\w\- ]*", rest).group(0).split()[:2]:
+        if word.lower() in STOPWORDS:
+            break  # "learning from ...": the subject ends where a small word begins
+        subject.append(word)
+    return subject
+
+
+def rare_subject_words(question: str) -> list[str]:
+    """Subject words rare in English: the technical terms a question is about. A word with a
+    digit ("BM25", "GPT-4o") is a name or a size, which names_in judges."""
+    return [w for w in subject_words(question)
+            if not any(c.isdigit() for c in w) and zipf_frequency(w, "en") < RARE_ZIPF]
 
 
 def _squash(text: str) -> str:
@@ -76,5 +115,9 @@ def _expands(letters: str, words: list[str]) -> bool:
 
 
 def unknown_names(question: str, passages: list[str], known: Callable[[str], bool]) -> list[Name]:
-    """The question's names that neither the notes' vocabulary (`known`) nor the passages have."""
-    return [n for n in names_in(question) if not known(n.text) and not spelled_out(n.text, passages)]
+    """The question's names, and rare subject words, that neither the notes' vocabulary (`known`)
+    nor the passages have."""
+    candidates = names_in(question)
+    candidates += [Name(w, strong=False) for w in rare_subject_words(question)
+                   if w.lower() not in {n.text.lower() for n in candidates}]
+    return [n for n in candidates if not known(n.text) and not spelled_out(n.text, passages)]
