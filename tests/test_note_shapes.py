@@ -301,3 +301,22 @@ def test_a_sentence_that_points_back_is_shown_after_what_it_points_to(tmp_path, 
     # it points back to comes right before it.
     answering = next(i for i, line in enumerate(lines) if "can span several servers" in line)
     assert answering > 0 and lines[answering - 1].startswith("Pipeline parallelism instead places")
+
+
+def test_obsidian_links_highlights_tags_and_callouts_read_as_text(tmp_path, embedder):
+    services = one_note(tmp_path, embedder, "Tool Calling.md", (
+        "---\ntags: [agents]\n---\n# Tool Calling\n\n"
+        "Tool calling lets an agent reach beyond its training data. #agents #tools\n\n"
+        "## Who runs the tool\n\n"
+        "The model never runs anything itself: ==my code executes the call== and sends the result "
+        "back into [[Agent Loop|the loop]], as in [[Agent Loop]].\n\n"
+        "> [!tip] Use enums\n> List the allowed values of an argument in an enum, so the model cannot "
+        "invent one.\n"))
+    answer = services.ask.ask("Does the model execute the tool by itself?")
+    assert "**my code executes the call**" in answer.text and "back into the loop, as in Agent Loop" in answer.text
+    answer = services.ask.ask("Why list the allowed values of an argument?")
+    assert "cannot invent one" in answer.text
+    for question in ("Does the model execute the tool by itself?", "Why list the allowed values of an argument?",
+                     "What is tool calling?"):
+        text = services.ask.ask(question).text
+        assert not any(mark in text for mark in ("[[", "]]", "==", "[!tip]", "#agents")), text

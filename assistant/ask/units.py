@@ -33,6 +33,13 @@ _URL = re.compile(r"<?https?://\S+")
 # A line that points to reading elsewhere ("[nanoGPT](...) by Andrej Karpathy: A 2h-long video"),
 # or any line of a list under "📚 Resources:" / "References" / "Further reading".
 _POINTER_LINE = re.compile(r"^\W*\[[^\]]+\]\([^)]*\)\s*(?:by\b|[:–—-])")
+# Obsidian's own syntax: a [[Note]] or [[Note#Section|alias]] link reads as its text and a
+# ==highlight== as bold; a line of tags ("#agents #llm") is no answer, and a callout's marker
+# ("> [!tip] Use enums") leaves its title.
+_WIKI_LINK = re.compile(r"(?<!!)\[\[([^\]|#]*)(?:#[^\]|]*)?(?:\|([^\]]*))?\]\]")
+_HIGHLIGHT = re.compile(r"==(?=\S)(.+?)(?<=\S)==")
+_TAGS_ONLY = re.compile(r"^(?:#[A-Za-z][\w/-]*\s*)+$")
+_CALLOUT = re.compile(r"^\[!\w+\][+-]?\s*")
 # A sentence that opens by pointing back ("It needs fast communication ...") means little alone.
 _POINTS_BACK = re.compile(r"^(?:It|Its|This|These|That|Those|They|Their|Them|Such|He|She|His|Her)\b")
 _POINTER_LIST = re.compile(r"\b(?:resources|references|further reading|reading list|see also|links|bibliography)\b",
@@ -130,6 +137,9 @@ def split_units(chunk: Chunk) -> list[Unit]:
         body = (line[marker.end():] if marker else line).strip()
         if body.startswith(">"):
             body = body.lstrip("> ").strip()
+            if _CALLOUT.match(body):
+                title = _CALLOUT.sub("", body)
+                body = f"**{title}**" if title else ""
         if body.startswith(":"):  # a definition list's definition ("Term" then ": what it means")
             body = body[1:].strip()
         if not body or _never_an_answer(body) or (_plain(body) == title and not body.rstrip("*").endswith(":")):
@@ -143,7 +153,7 @@ def split_units(chunk: Chunk) -> list[Unit]:
             display = _readable(piece)
             if i > 0:
                 display = display.lstrip("-–— ")  # "food." - a language model: a dash, not a list
-            if not display or (i > 0 and _CAPTION.match(display)):
+            if not display or (i > 0 and _CAPTION.match(display)) or _TAGS_ONLY.match(display):
                 continue
             context = units[parent].display if parent is not None else ""
             leans_back = len(units) > first and bool(_POINTS_BACK.match(_unformatted(display)))
@@ -168,6 +178,7 @@ def _never_an_answer(line: str) -> bool:
     if qa and qa.group("kind").lower().startswith("q"):
         return True
     return (not plain or plain.endswith("?") or bool(_CAPTION.match(plain)) or bool(_REFERENCE.match(plain))
+            or bool(_TAGS_ONLY.match(plain))
             or line.lstrip().startswith(("<img", "![", "<figure", "<i>Figure", "<em>Figure")))
 
 
@@ -205,6 +216,7 @@ def _readable(text: str) -> str:
     # Bold is kept (it is the notes' own emphasis); unbalanced markers from a split, HTML tags
     # and "A:" prefixes are dropped.
     text = _TAG.sub("", text)
+    text = _WIKI_LINK.sub(lambda m: m.group(2) or m.group(1), _HIGHLIGHT.sub(r"**\1**", text))
     text = _QA_PREFIX.sub("", text) if _QA_PREFIX.match(text) else text
     if text.count("**") % 2:
         text = text.replace("**", "")
