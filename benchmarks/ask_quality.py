@@ -73,6 +73,7 @@ SETS = {
     "mdx": (DATA / "notes/mdx", ["mdx.json"], "mdx.json"),
     "book": (DATA / "notes/book", ["book.json"], "book.json"),
     "llm-course": (SHARED_NOTES / "llm-course.md", ["llm-course.json"], "llm-course.json"),
+    "obsidian": (DATA / "notes/obsidian", ["obsidian.json"], "obsidian.json"),
 }
 LLM_ENV = ("OPENAI_API_KEY", "OPENAI_BASE_URL", "ASSISTANT_MODEL", "ASSISTANT_LLM_TIMEOUT",
            "ASSISTANT_LLM_PROMPT_TOKENS")
