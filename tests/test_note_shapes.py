@@ -320,3 +320,22 @@ def test_obsidian_links_highlights_tags_and_callouts_read_as_text(tmp_path, embe
                      "What is tool calling?"):
         text = services.ask.ask(question).text
         assert not any(mark in text for mark in ("[[", "]]", "==", "[!tip]", "#agents")), text
+
+
+def test_a_table_belongs_to_the_sentence_that_introduces_it(tmp_path, embedder):
+    services = one_note(tmp_path, embedder, "tools.md", (
+        "# Tool calling\n\n## What tool calling is\n\n"
+        "Tool calling is how a chat model asks the application to run a function with arguments it "
+        "chose. The model never runs anything itself.\n\n"
+        "## Forcing or forbidding tools\n\n"
+        "The `tool_choice` parameter of the chat API steers whether tools get used:\n\n"
+        "| Value | Effect |\n|---|---|\n"
+        "| `auto` | the model decides by itself whether to call a tool |\n"
+        "| `none` | the model never calls a tool and answers in text |\n"
+        "| `required` | the model must call at least one tool |\n\n"
+        "Anthropic's API calls the same \"must use a tool\" option `any`.\n"))
+    lines = lines_of(services.ask.ask("How does the tool_choice parameter steer tool use?"))
+    # The rows are the lead-in's items, as a list's would be: all of them, under it.
+    assert lines[0].startswith("The `tool_choice` parameter")
+    assert [line.split(" · ")[0] for line in lines[1:4]] == [
+        "- Value: `auto`", "- Value: `none`", "- Value: `required`"]

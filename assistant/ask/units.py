@@ -100,7 +100,8 @@ def split_units(chunk: Chunk) -> list[Unit]:
     # The passage's own heading, without a slide's page or a section's number ("5. Batching").
     title = _plain(re.sub(r"^(?:Page \d+: )?(?:\d+(?:\.\d+)*\.?\s+)?", "", chunk.heading.split(" > ")[-1]))
     in_code = False
-    introducing: Unit | None = None  # a line ending with ":" right before a code block
+    introducing: Unit | None = None  # a line ending with ":" right before a code block or a table
+    table_lead: Unit | None = None  # the line that introduces the current table
     shown_code = 0
     lines = chunk.text.split("\n")
     for n, line in enumerate(lines):
@@ -114,23 +115,26 @@ def split_units(chunk: Chunk) -> list[Unit]:
                                   True, introducing.index, True, code=True))
                 shown_code += 1
             continue
-        if line.strip():
-            introducing = None
+        lead, introducing = introducing, (None if line.strip() else introducing)
         row = _TABLE_ROW.match(line)
         if not row:
             header = None
+            table_lead = None
         if not line.strip() or _RULE.match(line) or _TABLE_RULE.match(line):
             continue
         if row:
             cells = [_TAG.sub("", c).strip() for c in row.group(1).split("|")]  # a badge cell is empty
             if header is None and n + 1 < len(lines) and _TABLE_RULE.match(lines[n + 1]):
                 header = cells
+                table_lead = lead  # "The `tool_choice` parameter steers this:" introduces the rows
                 continue
             # Rows of a long table's later chunk have no header above them: shown as plain cells.
             header = header or [""] * len(cells)
             display = " · ".join(f"{h}: {c}" if h else c for h, c in zip(header, cells) if c)
-            units.append(Unit(chunk, len(units), line.strip(), _readable(display), 0, False, None, True,
-                              context=" | ".join(h for h in header if h)))
+            context = " | ".join(h for h in header if h)
+            units.append(Unit(chunk, len(units), line.strip(), _readable(display), table_lead.indent + 1 if table_lead
+                              else 0, False, table_lead.index if table_lead else None, True,
+                              context=f"{table_lead.display} {context}" if table_lead else context))
             continue
         marker = _LIST_MARK.match(line)
         indent = len(line) - len(line.lstrip())
