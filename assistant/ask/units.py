@@ -36,7 +36,7 @@ _POINTER_LINE = re.compile(r"^\W*\[[^\]]+\]\([^)]*\)\s*(?:by\b|[:–—-])")
 # Obsidian's own syntax: a [[Note]] or [[Note#Section|alias]] link reads as its text and a
 # ==highlight== as bold; a line of tags ("#agents #llm") is no answer, and a callout's marker
 # ("> [!tip] Use enums") leaves its title.
-_WIKI_LINK = re.compile(r"(?<!!)\[\[([^\]|#]*)(?:#[^\]|]*)?(?:\|([^\]]*))?\]\]")
+_WIKI_LINK = re.compile(r"(?<!!)\[\[([^\]|#]*)(?:#([^\]|]*))?(?:\|([^\]]*))?\]\]")
 _HIGHLIGHT = re.compile(r"==(?=\S)(.+?)(?<=\S)==")
 _TAGS_ONLY = re.compile(r"^(?:#[A-Za-z][\w/-]*\s*)+$")
 _CALLOUT = re.compile(r"^\[!\w+\][+-]?\s*")
@@ -115,6 +115,7 @@ def split_units(chunk: Chunk) -> list[Unit]:
                                   True, introducing.index, True, code=True))
                 shown_code += 1
             continue
+        # What introduces the block below it, across blank lines: code or a table.
         lead, introducing = introducing, (None if line.strip() else introducing)
         row = _TABLE_ROW.match(line)
         if not row:
@@ -131,10 +132,11 @@ def split_units(chunk: Chunk) -> list[Unit]:
             # Rows of a long table's later chunk have no header above them: shown as plain cells.
             header = header or [""] * len(cells)
             display = " · ".join(f"{h}: {c}" if h else c for h, c in zip(header, cells) if c)
-            context = " | ".join(h for h in header if h)
-            units.append(Unit(chunk, len(units), line.strip(), _readable(display), table_lead.indent + 1 if table_lead
-                              else 0, False, table_lead.index if table_lead else None, True,
-                              context=f"{table_lead.display} {context}" if table_lead else context))
+            lead_in = f"{table_lead.display} " if table_lead else ""
+            units.append(Unit(chunk, len(units), line.strip(), _readable(display),
+                              table_lead.indent + 1 if table_lead else 0, False,
+                              table_lead.index if table_lead else None, True,
+                              context=lead_in + " | ".join(h for h in header if h)))
             continue
         marker = _LIST_MARK.match(line)
         indent = len(line) - len(line.lstrip())
@@ -142,8 +144,8 @@ def split_units(chunk: Chunk) -> list[Unit]:
         if body.startswith(">"):
             body = body.lstrip("> ").strip()
             if _CALLOUT.match(body):
-                title = _CALLOUT.sub("", body)
-                body = f"**{title}**" if title else ""
+                callout_title = _CALLOUT.sub("", body)
+                body = f"**{callout_title}**" if callout_title else ""
         if body.startswith(":"):  # a definition list's definition ("Term" then ": what it means")
             body = body[1:].strip()
         if not body or _never_an_answer(body) or (_plain(body) == title and not body.rstrip("*").endswith(":")):
@@ -220,7 +222,7 @@ def _readable(text: str) -> str:
     # Bold is kept (it is the notes' own emphasis); unbalanced markers from a split, HTML tags
     # and "A:" prefixes are dropped.
     text = _TAG.sub("", text)
-    text = _WIKI_LINK.sub(lambda m: m.group(2) or m.group(1), _HIGHLIGHT.sub(r"**\1**", text))
+    text = _WIKI_LINK.sub(lambda m: m.group(3) or m.group(1) or m.group(2), _HIGHLIGHT.sub(r"**\1**", text))
     text = _QA_PREFIX.sub("", text) if _QA_PREFIX.match(text) else text
     if text.count("**") % 2:
         text = text.replace("**", "")
