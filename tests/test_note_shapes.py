@@ -105,6 +105,8 @@ def test_a_near_domain_question_is_refused_naming_what_the_notes_lack(shapes):
     # about when it opens the question ("How does dropout ...").
     answer = shapes.ask.ask("How does dropout help a convolutional network avoid overfitting?")
     assert answer.refused and "dropout" in answer.text
+    answer = shapes.ask.ask("Can you explain how dropout works in a convolutional network?")
+    assert answer.refused and "dropout" in answer.text
     # A rare word elsewhere is another way of saying what the notes say.
     assert not shapes.ask.ask("Why is k-means a poor fit for unscaled columns?").refused
 

@@ -28,6 +28,9 @@ _TOKEN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_'’\-]*[A-Za-z0-9]|[A-Za-z]")
 # "How does ...", "What is ...", "What's the difference between ...": what follows is the subject.
 _OPENING = re.compile(r"^\W*(?:(?:and|so|but)\s+)?(?:(?:how|what|why|when|where|which|who)\s+(?:does|do|did|is|are|"
                       r"was|were|can|could|should|would|will)\b|what's|what're|who's)\s*", re.I)
+# "Explain ...", "Can you tell me about ...": a learner's request names its subject too.
+_REQUEST = re.compile(r"^\W*(?:(?:please|can you|could you)\s+)*(?:explain|describe|define|tell me about)\b"
+                      r"(?:\s+(?:how|what|why)\b)?(?:\s+(?:does|do|is|are)\b)?\s*", re.I)
 _DIFFERENCE = re.compile(r"\bdifference between\s+", re.I)
 _ARTICLE = re.compile(r"^(?:the|a|an)\s+", re.I)
 # Zipf frequency below which a word is rare in English: "dropout" 3.1, "annealing" 2.6; "firm" 4.8.
@@ -62,10 +65,11 @@ def names_in(question: str) -> list[Name]:
 
 
 def subject_words(question: str) -> list[str]:
-    """The words that open a question's subject: "dropout" in "How does dropout help ...?",
-    "knowledge distillation" in "What is knowledge distillation?"; none when the subject is a
-    person ("How do you ...") or the opening is another one."""
-    m = _DIFFERENCE.search(question) or _OPENING.match(question)
+    """The words that open a question's subject: "dropout" in "How does dropout help ...?" or
+    "Can you explain how dropout works?", "knowledge distillation" in "What is knowledge
+    distillation?"; none when the subject is a person ("How do you ...") or the opening is
+    another one."""
+    m = _DIFFERENCE.search(question) or _REQUEST.match(question) or _OPENING.match(question)
     if not m:
         return []
     rest = _ARTICLE.sub("", question[m.end():])
