@@ -111,6 +111,14 @@ def test_a_near_domain_question_is_refused_naming_what_the_notes_lack(shapes):
     assert not shapes.ask.ask("Why is k-means a poor fit for unscaled columns?").refused
 
 
+def test_an_acronym_is_spelled_out_by_its_words_and_its_final_capital_is_a_letter():
+    from assistant.ask.concepts import spelled_out
+
+    assert spelled_out("KPIs", ["Map key performance indicators to model metrics."])
+    # "AWS" is not the plural of "AW": "attention weights" does not spell it out.
+    assert not spelled_out("AWS", ["Attention weights grow with the square of the length."])
+
+
 def test_pdf_pages_are_reflowed_and_lose_their_page_numbers():
     page = ("Serving notes\nA decoder-only transformer generates\ntext one token at a time, and a popular\n"
             "application answers millions of requests.\n- first item\n- second item\n3 / 22")

@@ -96,7 +96,8 @@ def spelled_out(name: str, passages: Iterable[str]) -> bool:
     """Whether a passage writes the name, in any case or hyphenation ("KNN" as "k-NN"), in the
     plural, or as the words its capitals stand for ("OLS" as "ordinary least squares")."""
     wanted = _squash(name)
-    singular = wanted[:-1] if wanted.endswith("s") and len(wanted) > 2 else wanted
+    # "KPIs" is the plural of KPI; the S of "AWS" is a letter of the name.
+    singular = wanted[:-1] if name.endswith("s") and len(wanted) > 2 else wanted
     letters = singular if sum(c.isupper() for c in name) >= 2 and 2 <= len(singular) <= 6 else ""
     for text in passages:
         words = re.findall(r"[A-Za-z0-9]+", text)
