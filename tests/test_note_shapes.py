@@ -119,6 +119,14 @@ def test_an_acronym_is_spelled_out_by_its_words_and_its_final_capital_is_a_lette
     assert not spelled_out("AWS", ["Attention weights grow with the square of the length."])
 
 
+def test_a_subject_word_with_a_digit_is_a_name_not_a_rare_word():
+    from assistant.ask.concepts import rare_subject_words
+
+    # "BM25" was read as "BM", rare and unknown: "What does BM25 find?" was refused.
+    assert rare_subject_words("What does BM25 find?") == []
+    assert rare_subject_words("How does dropout help?") == ["dropout"]
+
+
 def test_pdf_pages_are_reflowed_and_lose_their_page_numbers():
     page = ("Serving notes\nA decoder-only transformer generates\ntext one token at a time, and a popular\n"
             "application answers millions of requests.\n- first item\n- second item\n3 / 22")
