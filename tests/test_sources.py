@@ -134,6 +134,17 @@ def test_an_answers_quotes_are_each_marked_and_bold_stays_bold():
     assert marked_text(out, "quote") == "First sentence. Second sentence."
 
 
+def test_obsidian_links_highlights_and_callouts_render_as_text_and_a_passage_is_still_marked():
+    text = ("The result goes back into [[Agent Loop|the loop]], see [[Tool Calling]].\n\n"
+            "> [!tip] Use enums\n> List the ==allowed values== in an enum.\n\n"
+            "> [!warning]\n> Set a step limit.\n")
+    out, marked = render_markdown(text, [span_of(text, "List the ==allowed values== in an enum.")])
+    assert "[[" not in out and "==" not in out and "[!" not in out
+    assert '<span class="wikilink">the loop</span>' in out and '<span class="wikilink">Tool Calling</span>' in out
+    assert '<strong class="callout">Use enums</strong>' in out and '<strong class="callout">Warning</strong>' in out
+    assert marked and marked_text(out) == "List the allowed values in an enum."
+
+
 def test_front_matter_is_not_rendered_and_offsets_still_point_at_the_passage():
     note = NoteText("n.md", "markdown", NOTE, body_start=NOTE.index("# Retrieval"))
     start, end = span_of(NOTE, "Intro paragraph")

@@ -256,10 +256,48 @@ def render_markdown(text: str, spans: Iterable[tuple[int, int]] = (), cls: str =
         moved.append((start, max(_close_position(text, end), start)))
     for start, end in reversed(_merged(moved)):  # from the end, so the earlier offsets stay valid
         text = text[:start] + _OPEN + text[start:end] + _CLOSE + text[end:]
-    clean = sanitize(_MARKDOWN.render(text))
+    clean = _obsidian(sanitize(_MARKDOWN.render(text)))
     if not moved:
         return clean, False
     return _wrap_marked(clean, cls, anchor)
+
+
+# Obsidian's own syntax, which Markdown shows as typed: a [[Note#Section|alias]] link, an
+# ==highlight==, a callout's "[!tip] Title" marker at the start of its quote.
+_WIKI_LINK = re.compile(r"(?<!!)\[\[([^\]|#]*)(?:#([^\]|]*))?(?:\|([^\]]*))?\]\]")
+_HIGHLIGHT = re.compile(r"==(?=\S)(.+?)(?<=\S)==")
+_CALLOUT = re.compile(r"^\[!(\w+)\][+-]?[ \t]*([^\n]*)")
+
+
+def _obsidian(fragment: str) -> str:
+    """Rendered HTML with Obsidian's syntax read: a link as its text, a highlight in bold, a
+    callout's marker as its title. Text outside tags only; a link whose hidden part holds a
+    highlight's sentinel is left as typed, so the highlight still opens and closes."""
+
+    def link(m: re.Match) -> str:
+        shown = m.group(3) or m.group(1) or m.group(2) or ""
+        hidden = m.group(0).replace(shown, "", 1)
+        return m.group(0) if _SENTINELS.search(hidden) else f'<span class="wikilink">{shown}</span>'
+
+    def callout(m: re.Match) -> str:
+        return f'<strong class="callout">{m.group(2) or m.group(1).capitalize()}</strong>'
+
+    out: list[str] = []
+    tags = ""  # the tags since the last text: a callout's marker follows "<blockquote><p>"
+    pos = 0
+    for m in [*_TAG.finditer(fragment), None]:
+        piece = fragment[pos: m.start() if m else len(fragment)]
+        if piece.strip():
+            if tags.endswith("<blockquote><p>"):
+                piece = _CALLOUT.sub(callout, piece, count=1)
+            piece = _HIGHLIGHT.sub(r"<strong>\1</strong>", _WIKI_LINK.sub(link, piece))
+            tags = ""
+        out.append(piece)
+        if m:
+            out.append(m.group(0))
+            tags += m.group(0)
+            pos = m.end()
+    return "".join(out)
 
 
 def _merged(spans: Iterable[tuple[int, int]]) -> list[tuple[int, int]]:

@@ -12,6 +12,8 @@ COMMON_CSS = """
 .count { margin-left: auto; padding-left: 8px; font-size: 12px; color: var(--tutor-muted);
   font-variant-numeric: tabular-nums; }
 .error { color: var(--tutor-bad); }
+.wikilink { color: var(--link-text-color); }
+strong.callout { display: block; }
 mark.term { background: var(--color-accent-soft); color: var(--body-text-color); font-weight: 600;
   border-radius: 2px; padding: 0 1px; }
 button.hit, button.file, button.heading, button.linkish { all: unset; box-sizing: border-box;
