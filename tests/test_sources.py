@@ -143,6 +143,9 @@ def test_obsidian_links_highlights_and_callouts_render_as_text_and_a_passage_is_
     assert '<span class="wikilink">the loop</span>' in out and '<span class="wikilink">Tool Calling</span>' in out
     assert '<strong class="callout">Use enums</strong>' in out and '<strong class="callout">Warning</strong>' in out
     assert marked and marked_text(out) == "List the allowed values in an enum."
+    # A passage that starts at the callout's marker: the marker still becomes the title.
+    out, marked = render_markdown(text, [span_of(text, "[!tip] Use enums\n> List the ==allowed values== in an enum.")])
+    assert marked and "[!" not in out and marked_text(out) == "Use enums List the allowed values in an enum."
 
 
 def test_front_matter_is_not_rendered_and_offsets_still_point_at_the_passage():

@@ -266,7 +266,7 @@ def render_markdown(text: str, spans: Iterable[tuple[int, int]] = (), cls: str =
 # ==highlight==, a callout's "[!tip] Title" marker at the start of its quote.
 _WIKI_LINK = re.compile(r"(?<!!)\[\[([^\]|#]*)(?:#([^\]|]*))?(?:\|([^\]]*))?\]\]")
 _HIGHLIGHT = re.compile(r"==(?=\S)(.+?)(?<=\S)==")
-_CALLOUT = re.compile(r"^\[!(\w+)\][+-]?[ \t]*([^\n]*)")
+_CALLOUT = re.compile(f"^([{_OPEN}{_CLOSE}]*)\\[!(\\w+)\\][+-]?[ \\t]*([^\\n]*)")
 
 
 def _obsidian(fragment: str) -> str:
@@ -279,8 +279,8 @@ def _obsidian(fragment: str) -> str:
         hidden = m.group(0).replace(shown, "", 1)
         return m.group(0) if _SENTINELS.search(hidden) else f'<span class="wikilink">{shown}</span>'
 
-    def callout(m: re.Match) -> str:
-        return f'<strong class="callout">{m.group(2) or m.group(1).capitalize()}</strong>'
+    def callout(m: re.Match) -> str:  # a highlight may open right before the marker
+        return f'{m.group(1)}<strong class="callout">{m.group(3) or m.group(2).capitalize()}</strong>'
 
     out: list[str] = []
     tags = ""  # the tags since the last text: a callout's marker follows "<blockquote><p>"
