@@ -10,7 +10,7 @@ import re
 from dataclasses import dataclass
 
 from ..core.schema import Chunk
-from ..core.text import MARKDOWN_LINK, sentences
+from ..core.text import HIGHLIGHT, MARKDOWN_LINK, WIKI_LINK, sentences, wiki_link_text
 
 _LIST_MARK = re.compile(r"^(\s*)(?:[-*+]|\d+[.)])\s+")
 _FENCE = re.compile(r"^\s*(```|~~~)")
@@ -34,10 +34,8 @@ _URL = re.compile(r"<?https?://\S+")
 # or any line of a list under "📚 Resources:" / "References" / "Further reading".
 _POINTER_LINE = re.compile(r"^\W*\[[^\]]+\]\([^)]*\)\s*(?:by\b|[:–—-])")
 # Obsidian's own syntax: a [[Note]] or [[Note#Section|alias]] link reads as its text and a
-# ==highlight== as bold; a line of tags ("#agents #llm") is no answer, and a callout's marker
-# ("> [!tip] Use enums") leaves its title.
-_WIKI_LINK = re.compile(r"(?<!!)\[\[([^\]|#]*)(?:#([^\]|]*))?(?:\|([^\]]*))?\]\]")
-_HIGHLIGHT = re.compile(r"==(?=\S)(.+?)(?<=\S)==")
+# ==highlight== as bold (core/text); a line of tags ("#agents #llm") is no answer, and a
+# callout's marker ("> [!tip] Use enums") leaves its title.
 _TAGS_ONLY = re.compile(r"^(?:#[A-Za-z][\w/-]*\s*)+$")
 _CALLOUT = re.compile(r"^\[!\w+\][+-]?\s*")
 # A sentence that opens by pointing back ("It needs fast communication ...") means little alone.
@@ -222,7 +220,7 @@ def _readable(text: str) -> str:
     # Bold is kept (it is the notes' own emphasis); unbalanced markers from a split, HTML tags
     # and "A:" prefixes are dropped.
     text = _TAG.sub("", text)
-    text = _WIKI_LINK.sub(lambda m: m.group(3) or m.group(1) or m.group(2), _HIGHLIGHT.sub(r"**\1**", text))
+    text = WIKI_LINK.sub(wiki_link_text, HIGHLIGHT.sub(r"**\1**", text))
     text = _QA_PREFIX.sub("", text) if _QA_PREFIX.match(text) else text
     if text.count("**") % 2:
         text = text.replace("**", "")

@@ -73,6 +73,16 @@ def sentence_spans(text: str) -> tuple[tuple[int, int], ...]:
 
 # A Markdown link or image, its text as group 1: "[text](url)", "![alt](img.png "title")".
 MARKDOWN_LINK = re.compile(r"!?\[([^\[\]\n]*)\]\([^()\s]*(?:\s[^()\n]*)?\)")
+# Obsidian's [[Note]], [[Note#Section]] and [[Note#Section|alias]] links, and its ==highlights==.
+WIKI_LINK = re.compile(r"(?<!!)\[\[([^\]|#]*)(?:#([^\]|]*))?(?:\|([^\]]*))?\]\]")
+HIGHLIGHT = re.compile(r"==(?=\S)(.+?)(?<=\S)==")
+
+
+def wiki_link_text(m: re.Match) -> str:
+    """What a WIKI_LINK match shows: its alias, else its note, else its section."""
+    return m.group(3) or m.group(1) or m.group(2) or ""
+
+
 _NEVER_STARTS = frozenset("=,;:)]}+/|")
 _ASIDE = re.compile(r"\([^()\n]*\)[.!?]?\s*$")
 # What may close a sentence after its last word: its punctuation, then quotes, brackets, emphasis.

@@ -18,7 +18,7 @@ import nh3
 from markdown_it import MarkdownIt
 
 from ..core.schema import Chunk
-from ..core.text import split_front_matter
+from ..core.text import HIGHLIGHT, WIKI_LINK, split_front_matter, wiki_link_text
 from ..index.loaders import (
     HTML as HTML_TYPES,
 )
@@ -263,9 +263,7 @@ def render_markdown(text: str, spans: Iterable[tuple[int, int]] = (), cls: str =
 
 
 # Obsidian's own syntax, which Markdown shows as typed: a [[Note#Section|alias]] link, an
-# ==highlight==, a callout's "[!tip] Title" marker at the start of its quote.
-_WIKI_LINK = re.compile(r"(?<!!)\[\[([^\]|#]*)(?:#([^\]|]*))?(?:\|([^\]]*))?\]\]")
-_HIGHLIGHT = re.compile(r"==(?=\S)(.+?)(?<=\S)==")
+# ==highlight== (core/text), a callout's "[!tip] Title" marker at the start of its quote.
 _CALLOUT = re.compile(f"^([{_OPEN}{_CLOSE}]*)\\[!(\\w+)\\][+-]?[ \\t]*([^\\n]*)")
 
 
@@ -275,7 +273,7 @@ def _obsidian(fragment: str) -> str:
     highlight's sentinel is left as typed, so the highlight still opens and closes."""
 
     def link(m: re.Match) -> str:
-        shown = m.group(3) or m.group(1) or m.group(2) or ""
+        shown = wiki_link_text(m)
         hidden = m.group(0).replace(shown, "", 1)
         return m.group(0) if _SENTINELS.search(hidden) else f'<span class="wikilink">{shown}</span>'
 
@@ -290,7 +288,7 @@ def _obsidian(fragment: str) -> str:
         if piece.strip():
             if tags.endswith("<blockquote><p>"):
                 piece = _CALLOUT.sub(callout, piece, count=1)
-            piece = _HIGHLIGHT.sub(r"<strong>\1</strong>", _WIKI_LINK.sub(link, piece))
+            piece = HIGHLIGHT.sub(r"<strong>\1</strong>", WIKI_LINK.sub(link, piece))
             tags = ""
         out.append(piece)
         if m:
