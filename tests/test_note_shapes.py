@@ -107,6 +107,10 @@ def test_a_near_domain_question_is_refused_naming_what_the_notes_lack(shapes):
     assert answer.refused and "dropout" in answer.text
     answer = shapes.ask.ask("Can you explain how dropout works in a convolutional network?")
     assert answer.refused and "dropout" in answer.text
+    # A question far from every passage is refused by similarity alone; the refusal still says
+    # what the notes never mention.
+    answer = shapes.ask.ask("What is the capital of Australia?")
+    assert answer.refused and "They never mention Australia." in answer.text
     # A rare word elsewhere is another way of saying what the notes say.
     assert not shapes.ask.ask("Why is k-means a poor fit for unscaled columns?").refused
 

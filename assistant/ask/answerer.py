@@ -98,10 +98,11 @@ class Answerer:
         # it when they cover it read after the last question.
         about_conversation = self._points_back(question, history or []) or (
             query != question and self._near_conversation(question, history or []))
-        if not self._covered(query if about_conversation else _focus(question, query), hits):
-            yield self._refusal(question, query, hits, mode)
-            return
+        # The names the notes never use are said in any refusal: "They never mention dropout."
         missing = self._missing_names(question, hits, follow_up=bool(previous_questions(history or [])))
+        if not self._covered(query if about_conversation else _focus(question, query), hits):
+            yield self._refusal(question, query, hits, mode, missing)
+            return
         if missing:
             yield self._refusal(question, query, hits, mode, missing)
             return
