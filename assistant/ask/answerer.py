@@ -98,12 +98,9 @@ class Answerer:
         # it when they cover it read after the last question.
         about_conversation = self._points_back(question, history or []) or (
             query != question and self._near_conversation(question, history or []))
-        # The names the notes never use are said in any refusal: "They never mention dropout."
+        # Names the notes never use refuse, and are said in any refusal: "They never mention dropout."
         missing = self._missing_names(question, hits, follow_up=bool(previous_questions(history or [])))
-        if not self._covered(query if about_conversation else _focus(question, query), hits):
-            yield self._refusal(question, query, hits, mode, missing)
-            return
-        if missing:
+        if missing or not self._covered(query if about_conversation else _focus(question, query), hits):
             yield self._refusal(question, query, hits, mode, missing)
             return
         if _best_similarity(hits) < WEAK_MATCH_SIMILARITY:

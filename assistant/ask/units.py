@@ -182,7 +182,6 @@ def _never_an_answer(line: str) -> bool:
     if qa and qa.group("kind").lower().startswith("q"):
         return True
     return (not plain or plain.endswith("?") or bool(_CAPTION.match(plain)) or bool(_REFERENCE.match(plain))
-            or bool(_TAGS_ONLY.match(plain))
             or line.lstrip().startswith(("<img", "![", "<figure", "<i>Figure", "<em>Figure")))
 
 
