@@ -361,3 +361,15 @@ def test_a_table_belongs_to_the_sentence_that_introduces_it(tmp_path, embedder):
     assert lines[0].startswith("The `tool_choice` parameter")
     assert [line.split(" · ")[0] for line in lines[1:4]] == [
         "- Value: `auto`", "- Value: `none`", "- Value: `required`"]
+
+
+def test_an_answer_closing_its_paragraph_comes_with_the_sentences_before_it(tmp_path, embedder):
+    services = one_note(tmp_path, embedder, "loop.md", (
+        "# Agent loop\n\n## Stopping conditions\n\n"
+        "The loop ends when the model replies without asking for a tool. Without a step limit a "
+        "confused agent can loop forever and keep burning money. Set one even in toy scripts.\n\n"
+        "## Tool results\n\nEvery tool result goes back into the message list as a new turn.\n"))
+    lines = lines_of(services.ask.ask("Should toy scripts have a limit too?"))
+    # "Set one even in toy scripts." answers and ends its paragraph: the room left in the answer
+    # shows what the paragraph says before it, the reason included.
+    assert lines[0].startswith("Set one even in toy scripts") and any("loop forever" in line for line in lines)

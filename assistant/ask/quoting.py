@@ -79,7 +79,9 @@ class SentencePicker:
         """The answering unit first with what it needs to be read (its lead-in, its items), then
         units nearly as good (within `relative` of the best; another entry's within
         `other_passage`) that say something the answer has not said yet (`diversity`), then what
-        follows it in the note, `most` units in all unless a list is asked for. When the best
+        follows it in the note, then what comes before it in its paragraph (an answer that closes
+        its paragraph, "Set one even in toy scripts.", comes with its reason), `most` units in all
+        unless a list is asked for. When the best
         unit is one the conversation already showed (`already_said`, normalised display texts)
         and a new one is nearly as good, the new one leads: a follow-up starts with what is new."""
         scored = self.score(question, hits, cue_weight, continuing)
@@ -134,6 +136,13 @@ class SentencePicker:
             if _key(following) not in seen and not following.code:
                 extra.append(following)
                 seen.add(_key(following))
+        # Still room: the sentences before the answer in its paragraph, nearest first.
+        i = top.index
+        while len(block) + len(extra) < most and i > 0 and not units[i].line_start:
+            i -= 1
+            if _key(units[i]) not in seen and not units[i].code:
+                extra.append(units[i])
+                seen.add(_key(units[i]))
         order = {h.chunk.id: i for i, h in enumerate(hits)}
         extra.sort(key=lambda u: (order.get(u.chunk.id, 0), u.index))
         return Selection(block + extra, best)
