@@ -107,6 +107,11 @@ def test_a_near_domain_question_is_refused_naming_what_the_notes_lack(shapes):
     assert answer.refused and "dropout" in answer.text
     answer = shapes.ask.ask("Can you explain how dropout works in a convolutional network?")
     assert answer.refused and "dropout" in answer.text
+    # A hyphenated compound is a term of its own, however common its words: the notes lack
+    # "self-attention" when they never write "attention", and know "k-means".
+    answer = shapes.ask.ask("How does self-attention weigh the pixels of an image?")
+    assert answer.refused and "self-attention" in answer.text
+    assert not shapes.ask.ask("What does k-means minimise?").refused
     # A question far from every passage is refused by similarity alone; the refusal still says
     # what the notes never mention.
     answer = shapes.ask.ask("What is the capital of Australia?")
@@ -123,12 +128,14 @@ def test_an_acronym_is_spelled_out_by_its_words_and_its_final_capital_is_a_lette
     assert not spelled_out("AWS", ["Attention weights grow with the square of the length."])
 
 
-def test_a_subject_word_with_a_digit_is_a_name_not_a_rare_word():
+def test_a_subject_word_is_neither_a_name_with_a_digit_nor_the_closing_verb():
     from assistant.ask.concepts import rare_subject_words
 
     # "BM25" was read as "BM", rare and unknown: "What does BM25 find?" was refused.
     assert rare_subject_words("What does BM25 find?") == []
     assert rare_subject_words("How does dropout help?") == ["dropout"]
+    # After "does" the subject comes before the verb: "minimise" ends the question, it is no concept.
+    assert rare_subject_words("What does k-means minimise?") == ["k-means"]
 
 
 def test_pdf_pages_are_reflowed_and_lose_their_page_numbers():

@@ -199,7 +199,9 @@ class Answerer:
         passage says, so it counts only in a question on its own whose passages do not match it
         well as a whole."""
         passages = [f"{h.chunk.heading}\n{h.chunk.text}" for h in hits]
-        unknown = unknown_names(question, passages, known=lambda t: bool(self.retriever.known_terms(t)))
+        # A compound ("self-attention") is known when the notes use each of its words.
+        unknown = unknown_names(question, passages, known=lambda t: bool(self.retriever.known_terms(t))
+                                and not self.retriever.unknown_terms(t))
         if follow_up or _best_similarity(hits) >= self.config.strong_match:
             unknown = [n for n in unknown if n.strong]
         return list(dict.fromkeys(n.text for n in unknown))

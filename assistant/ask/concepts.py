@@ -10,8 +10,9 @@ notes never use, and that the passages do not spell out either ("KNN" as "k-NN" 
 A concept is often written in lower case, though ("How does dropout help ...?", "What is
 knowledge distillation?"). The words right after such an opening name what the question is
 about; one of them that is rare in English (wordfreq) and that the notes never use is a
-concept they lack. Rare words elsewhere in a question are most often another way of saying what
-the notes say ("annotate" for "label"), so only the subject counts.
+concept they lack, and so is a hyphenated compound ("self-attention") unless the notes use each
+of its words. Rare words elsewhere in a question are most often another way of saying what the
+notes say ("annotate" for "label"), so only the subject counts.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ _OPENING = re.compile(r"^\W*(?:(?:and|so|but)\s+)?(?:(?:how|what|why|when|where|
 # "Explain ...", "Can you tell me about ...": a learner's request names its subject too.
 _REQUEST = re.compile(r"^\W*(?:(?:please|can you|could you)\s+)*(?:explain|describe|define|tell me about)\b"
                       r"(?:\s+(?:how|what|why)\b)?(?:\s+(?:does|do|is|are)\b)?\s*", re.I)
+_AUXILIARY = re.compile(r"\b(?:does|do|did|can|could|should|would|will)\s*$", re.I)
 _DIFFERENCE = re.compile(r"\bdifference between\s+", re.I)
 _ARTICLE = re.compile(r"^(?:the|a|an)\s+", re.I)
 # Zipf frequency below which a word is rare in English: "dropout" 3.1, "annealing" 2.6; "firm" 4.8.
@@ -73,8 +75,11 @@ def subject_words(question: str) -> list[str]:
     if not m:
         return []
     rest = _ARTICLE.sub("", question[m.end():])
+    words = re.match(r"[\w\- ]*", rest).group(0).split()
+    if _AUXILIARY.search(m.group(0)) and len(words) == len(rest.rstrip(" ?!.").split()):
+        words = words[:-1]  # "What does k-means minimise?": after "does" the last word is the verb
     subject: list[str] = []
-    for word in re.match(r"[\w\- ]*", rest).group(0).split()[:2]:
+    for word in words[:2]:
         if word.lower() in STOPWORDS:
             break  # "learning from ...": the subject ends where a small word begins
         subject.append(word)
@@ -85,7 +90,12 @@ def rare_subject_words(question: str) -> list[str]:
     """Subject words rare in English: the technical terms a question is about. A word with a
     digit ("BM25", "GPT-4o") is a name or a size, which names_in judges."""
     return [w for w in subject_words(question)
-            if not any(c.isdigit() for c in w) and zipf_frequency(w, "en") < RARE_ZIPF]
+            if not any(c.isdigit() for c in w)
+            and (_COMPOUND.fullmatch(w) or zipf_frequency(w, "en") < RARE_ZIPF)]
+
+
+# "self-attention", "top-k": a hyphenated compound is a term of its own, however common its parts.
+_COMPOUND = re.compile(r"[A-Za-z]+(?:-[A-Za-z]+)+")
 
 
 def _squash(text: str) -> str:
