@@ -31,11 +31,15 @@ def test_bad_files_are_skipped_with_a_reason_and_good_ones_indexed(services):
     (deep / "deep.md").write_text("# Deep\n\nA note forty folders down about gradient checkpointing.\n")
     (notes / "Über Attention (draft).md").write_text("# Überblick\n\nMulti-head attention splits queries.\n")
     (notes / "control.md").write_text("# Control\n\nBell \x07 and escape \x1b characters around dropout.\n")
+    (notes / "cut.ipynb").write_text('{"cells": [{"cell_type": "markdown", "source": "# Half')  # a save cut short
+    (notes / "data.ipynb").write_text('{"rows": [1, 2, 3]}')  # JSON, but no notebook
 
     report = services.admin.ingest()
     why = reasons(report)
     assert "encrypted PDF" in why["locked.pdf"]
     assert "over the 20 MB limit" in why["huge.md"]
+    assert why["cut.ipynb"] == "not a Jupyter notebook: it is not valid JSON"
+    assert why["data.ipynb"] == "not a Jupyter notebook: its JSON has no notebook cells"
     sources = {c.source for c in services.store.all_chunks()}
     assert "mojibake.md" in sources
     assert "/".join(f"level{i}" for i in range(40)) + "/deep.md" in sources

@@ -380,3 +380,15 @@ def test_an_answer_closing_its_paragraph_comes_with_the_sentences_before_it(tmp_
     # "Set one even in toy scripts." answers and ends its paragraph: the room left in the answer
     # shows what the paragraph says before it, the reason included.
     assert lines[0].startswith("Set one even in toy scripts") and any("loop forever" in line for line in lines)
+
+
+def test_a_jupyter_notebook_is_read_as_its_markdown_code_and_printed_results(tmp_path, embedder):
+    services = one_note(tmp_path, embedder, "chunking.ipynb", (DATA / "notebooks/chunking.ipynb").read_bytes())
+    chunks = services.retriever.chunks
+    # Sections follow the Markdown cells' headings; the JSON and a plot's image data are never text.
+    assert {c.heading for c in chunks} >= {"Chunking experiments > Chunk size", "Chunking experiments > Reranking"}
+    assert not any('"cell_type"' in c.text or "iVBORw0KGgo" in c.text or "<Figure" in c.text for c in chunks)
+    answer = services.ask.ask("What recall did the 500-character chunks get?")
+    assert not answer.refused and "Output: recall@5 with 500-char chunks: 0.82" in answer.text
+    answer = services.ask.ask("How did I get around the out-of-memory error with the reranker?")
+    assert "Running the reranker on the CPU fixed the out-of-memory error" in answer.text

@@ -265,6 +265,20 @@ def test_html_notes_render_the_indexed_text_without_their_scripts():
     assert "never indexed" not in out and "<script" not in out and "Copyright footer" not in out
 
 
+def test_a_notebook_renders_as_the_text_indexed_from_it_with_its_passages_marked(embedder):
+    from assistant.index.chunking import Chunker
+    from assistant.index.loaders import load
+
+    folder = ROOT / "tests/data/notebooks"
+    note = read_note(folder, "chunking.ipynb")
+    assert note.kind == "markdown" and "notebook" in note.shown_as
+    chunks = Chunker(embedder.count_tokens).chunk("chunking.ipynb", load(folder / "chunking.ipynb",
+                                                                          "chunking.ipynb").sections)
+    out = render_note_body(note, chunk_highlight(chunks[1]))
+    assert f'id="chunk-{chunks[1].id}"' in out and "<h2>Chunk size</h2>" in out
+    assert "Output: recall@5 with 500-char chunks: 0.82" in out and "cell_type" not in out
+
+
 def test_the_tree_and_results_escape_file_names_headings_and_text():
     evil = '<img src=x onerror=alert(1)>'
     chunk = Chunk("c1", f"rag/{evil}.md", f"T > {evil}", f"text {evil} retrieval", 0, 10, "h")
@@ -439,10 +453,11 @@ def test_an_upload_does_not_follow_a_link_planted_under_its_name(folder):
 
 
 @pytest.mark.parametrize("name, data, reason", [
-    ("tool.exe", b"MZ...", "only md, markdown, mdx, txt, pdf, html, htm"),
+    ("tool.exe", b"MZ...", "only md, markdown, mdx, txt, pdf, html, htm, ipynb"),
     ("README", b"text", "only md"),
     ("empty.md", b"", "empty"),
     ("fake.pdf", b"# not a pdf", "not a PDF"),
+    ("export.ipynb", b'{"rows": []}', "not a Jupyter notebook"),
     ("binary.md", b"\x00\x01\x02binary", "binary"),
 ])
 def test_uploads_of_the_wrong_type_or_content_are_refused_with_a_sentence(folder, name, data, reason):

@@ -1,4 +1,5 @@
-"""Reading note files into text split by heading: Markdown, MDX, plain text, PDF and HTML.
+"""Reading note files into text split by heading: Markdown, MDX, plain text, PDF, HTML and
+Jupyter notebooks.
 
 Every loader returns a `Document` of sections; anything that cannot be read raises `Unreadable`
 with a reason a person understands, and the caller skips that file.
@@ -20,7 +21,8 @@ MDX = {".mdx"}
 TEXT = {".txt", ".text"}
 PDF = {".pdf"}
 HTML = {".html", ".htm"}
-SUPPORTED = MARKDOWN | MDX | TEXT | PDF | HTML
+NOTEBOOK = {".ipynb"}
+SUPPORTED = MARKDOWN | MDX | TEXT | PDF | HTML | NOTEBOOK
 
 # A single note beyond this is almost certainly an export or a dump, and would take an hour to
 # embed on a laptop; it is skipped with a sentence saying so.
@@ -67,6 +69,12 @@ def load(path: Path, rel: str) -> Document:
     text = decode(data)
     if suffix in HTML:
         return markdown_document(html_to_markdown(text), stem)
+    if suffix in NOTEBOOK:
+        from .notebooks import (
+            notebook_to_markdown,  # nbformat is imported only for a notebook
+        )
+
+        return markdown_document(notebook_to_markdown(text), stem)
     if suffix in MDX:
         text = strip_mdx(text)
     if suffix in TEXT:

@@ -19,10 +19,11 @@ from cachetools import LRUCache, cached
 from ..core.errors import AssistantError
 from ..core.wording import shorten
 from ..index.ingestion import file_sha256, scan
-from ..index.loaders import MAX_FILE_BYTES, PDF, Unreadable, decode, load
+from ..index.loaders import MAX_FILE_BYTES, NOTEBOOK, PDF, Unreadable, decode, load
+from ..index.notebooks import notebook_to_markdown
 
 # What may be uploaded from the browser (the loaders also read `.text`; it is not offered here).
-UPLOAD_TYPES = (".md", ".markdown", ".mdx", ".txt", ".pdf", ".html", ".htm")
+UPLOAD_TYPES = (".md", ".markdown", ".mdx", ".txt", ".pdf", ".html", ".htm", ".ipynb")
 MAX_UPLOAD_BYTES = MAX_FILE_BYTES
 _MAX_NAME = 120  # characters in an uploaded file's name, extension included
 
@@ -169,7 +170,9 @@ def check_upload(name: str, data: bytes) -> None:
             raise SourceError(f"{shown} was not added: it is not a PDF file.")
     else:
         try:
-            decode(data)
+            text = decode(data)
+            if suffix in NOTEBOOK:
+                notebook_to_markdown(text)
         except Unreadable as exc:
             raise SourceError(f"{shown} was not added: {exc}.") from None
 

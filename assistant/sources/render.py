@@ -25,6 +25,7 @@ from ..index.loaders import (
 from ..index.loaders import (
     MAX_FILE_BYTES,
     MDX,
+    NOTEBOOK,
     PDF,
     TEXT,
     Unreadable,
@@ -33,6 +34,7 @@ from ..index.loaders import (
     load,
     strip_mdx,
 )
+from ..index.notebooks import notebook_to_markdown
 from .folder import SourceError, resolve_note
 
 # --- note text ------------------------------------------------------------------------------
@@ -42,7 +44,7 @@ class NoteText:
     """A note as it was indexed: chunk offsets point into `text` (or into a page's text)."""
 
     rel: str
-    kind: str  # "markdown" | "text" | "pdf"
+    kind: str  # "markdown" (also MDX, HTML and notebooks, as indexed) | "text" | "pdf"
     text: str = ""
     pages: tuple[tuple[int, str], ...] = ()
     body_start: int = 0  # where Markdown front matter ends; it is not rendered
@@ -68,6 +70,14 @@ def read_note(root: Path, rel: str) -> NoteText:
     if suffix in HTML_TYPES:
         return NoteText(rel, "markdown", html_to_markdown(text),
                         shown_as="Shown as the text that was indexed from this web page.")
+    if suffix in NOTEBOOK:
+        try:
+            markdown = notebook_to_markdown(text)
+        except Unreadable as exc:
+            raise SourceError(f"{rel} cannot be shown: {exc}.") from None
+        return NoteText(rel, "markdown", markdown,
+                        shown_as="Shown as the text that was indexed from this notebook: its Markdown "
+                                 "cells, its code and what the code printed.")
     if suffix in TEXT:
         return NoteText(rel, "text", text)
     if suffix in MDX:
