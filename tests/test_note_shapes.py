@@ -392,3 +392,19 @@ def test_a_jupyter_notebook_is_read_as_its_markdown_code_and_printed_results(tmp
     assert not answer.refused and "Output: recall@5 with 500-char chunks: 0.82" in answer.text
     answer = services.ask.ask("How did I get around the out-of-memory error with the reranker?")
     assert "Running the reranker on the CPU fixed the out-of-memory error" in answer.text
+
+
+def test_a_code_block_cut_across_passages_stays_code_and_its_commented_lines_can_answer(tmp_path, embedder):
+    setup = "\n".join(f"step_{i} = load_part({i}, cache=True, retries=3, timeout=30.0)" for i in range(40))
+    services = one_note(tmp_path, embedder, "lora.md", (
+        "# Fine-tuning\n\n## LoRA config\n\nThis is the whole training script I ran on the T4:\n\n"
+        f"```python\n{setup}\nconfig = LoraConfig(\n    r=16,  # rank 8 underfit the JSON format\n"
+        "    lora_alpha=32,\n    lora_dropout=0.05,\n)\nmodel = get_peft_model(model, config)\n```\n\n"
+        "Training took 40 minutes for three epochs.\n"))
+    code_chunks = [c for c in services.retriever.chunks if "lora_dropout" in c.text]
+    assert code_chunks and not code_chunks[0].text.lstrip().startswith("```")  # cut out of the block
+    answer = services.ask.ask("Which LoRA rank did I go with?")
+    # The author's comment answers, shown as the code it is; no other line of the block is read as prose.
+    assert "`r=16,  # rank 8 underfit the JSON format`" in answer.text
+    assert not any(line.lstrip("- ").startswith(("lora_dropout", "model =", "config =", "step_"))
+                   for line in answer.text.splitlines())

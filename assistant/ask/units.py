@@ -1,7 +1,8 @@
 """A passage read as the note is written: lines, list items under their lead-in, sentences,
-table rows under their header, code under the sentence that introduces it. What is never an
-answer is left out: a question line, a heading-like title, a figure or table caption, a
-bibliography line, an image.
+table rows under their header, code under the sentence that introduces it, and a line of code
+with the author's comment on it as a note of its own. A passage cut out of a long code block
+stays code. What is never an answer is left out: a question line, a heading-like title, a figure
+or table caption, a bibliography line, an image.
 """
 
 from __future__ import annotations
@@ -14,6 +15,10 @@ from ..core.text import HIGHLIGHT, MARKDOWN_LINK, WIKI_LINK, sentences, wiki_lin
 
 _LIST_MARK = re.compile(r"^(\s*)(?:[-*+]|\d+[.)])\s+")
 _FENCE = re.compile(r"^\s*(```|~~~)")
+# Code with a comment of a few words after it: "lora_alpha=32,  # alpha = 2 * r, the rule of thumb".
+_COMMENTED = re.compile(r"\S.*?\s(?:#|//)\s*\w+\W+\w+\W+\w+")
+# A line of prose, a list item or a quote (code rarely opens with a capital and ends a sentence).
+_PROSE_LINE = re.compile(r"^(?:[-*+]\s|\d+[.)]\s|>|[A-Z][^=(){}\[\]]*[.!?:]$)")
 _RULE = re.compile(r"^\s*(?:-{3,}|\*{3,}|_{3,})\s*$")
 _TABLE_ROW = re.compile(r"^\s*\|(.*)\|\s*$")
 _TABLE_RULE = re.compile(r"^\s*\|?\s*:?-{3,}")
@@ -97,18 +102,21 @@ def split_units(chunk: Chunk) -> list[Unit]:
     header: list[str] | None = None  # the current table's column names
     # The passage's own heading, without a slide's page or a section's number ("5. Batching").
     title = _plain(re.sub(r"^(?:Page \d+: )?(?:\d+(?:\.\d+)*\.?\s+)?", "", chunk.heading.split(" > ")[-1]))
-    in_code = False
+    lines = chunk.text.split("\n")
+    in_code = _starts_in_code(lines)
     introducing: Unit | None = None  # a line ending with ":" right before a code block or a table
     table_lead: Unit | None = None  # the line that introduces the current table
     shown_code = 0
-    lines = chunk.text.split("\n")
     for n, line in enumerate(lines):
         if _FENCE.match(line):
             in_code = not in_code
             shown_code = 0
             continue
         if in_code:  # code is shown only under the sentence that introduces it ("Use --x:")
-            if introducing is not None and line.strip() and shown_code < 3:
+            if _COMMENTED.search(line):
+                # "r=16,  # r=8 underfit the JSON format": the author's note on a line of code.
+                units.append(Unit(chunk, len(units), line.strip(), f"`{line.strip()}`", 0, False, None, True))
+            elif introducing is not None and line.strip() and shown_code < 3:
                 units.append(Unit(chunk, len(units), line.strip(), f"`{line.strip()}`", introducing.indent + 1,
                                   True, introducing.index, True, code=True))
                 shown_code += 1
@@ -172,6 +180,16 @@ def split_units(chunk: Chunk) -> list[Unit]:
             if body.rstrip().endswith(":"):
                 introducing = units[-1]  # "... Reference a variable instead:" is what the code shows
     return units
+
+
+def _starts_in_code(lines: list[str]) -> bool:
+    """Whether a passage was cut out of a long code block: its first fence closes that block.
+    A closing fence is bare, and what comes before it reads as code, not as prose, items or quotes."""
+    fences = [i for i, line in enumerate(lines) if _FENCE.match(line)]
+    if len(fences) % 2 == 0 or lines[fences[0]].strip().strip("`~"):
+        return False
+    before = [line.strip() for line in lines[: fences[0]] if line.strip() and not line.lstrip().startswith("#")]
+    return bool(before) and not any(_PROSE_LINE.match(line) for line in before)
 
 
 def _never_an_answer(line: str) -> bool:
