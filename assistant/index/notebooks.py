@@ -63,7 +63,9 @@ def _printed(outputs: list) -> list[str]:
             # A rich result (a plot, an HTML table) has a plain-text stand-in like "<Figure ...>".
             text = str(data.get("text/plain", "")) if not (set(data) - {"text/plain"}) else ""
         elif kind == "error":
-            text = f"{output.get('ename', 'Error')}: {output.get('evalue', '')}"
+            # What went wrong, not the allocator's statistics that follow it.
+            message = str(output.get("evalue", "")).strip().split("\n")[0].split(". ")[0]
+            text = f"{output.get('ename', 'Error')}: {message}"
         else:
             text = ""
         lines += [line.rstrip()[:OUTPUT_LINE_CHARS] for line in text.splitlines() if line.strip()]
