@@ -88,6 +88,18 @@ def test_every_answer_is_in_its_passage_and_no_blank_is_trivial(items):
             assert "**" not in item.question
 
 
+def test_a_notebook_section_of_code_and_output_is_no_card_to_say_back(embedder):
+    from assistant.index.chunking import Chunker
+    from assistant.index.loaders import load
+
+    path = ROOT / "tests/data/notebooks/chunking.ipynb"
+    chunks = Chunker(embedder.count_tokens).chunk("chunking.ipynb", load(path, "chunking.ipynb").sections)
+    cards = OfflineGenerator(chunks).generate_all()
+    # No card asks what a section says when all it holds is code and what the code printed.
+    assert cards and not any("Setup" in c.question or "pip install" in c.answer or "Successfully" in c.answer
+                             for c in cards)
+
+
 def test_no_duplicate_questions(items):
     questions = [normalize(i.question) for i in items]
     assert len(questions) == len(set(questions))

@@ -14,6 +14,8 @@ import warnings
 
 from .loaders import Unreadable
 
+# How a line a cell printed starts in the Markdown of a notebook.
+OUTPUT_MARK = "> Output: "
 # Output lines kept per cell and characters per line: a result or an error, not a data dump.
 OUTPUT_LINES = 8
 OUTPUT_LINE_CHARS = 300
@@ -47,7 +49,7 @@ def notebook_to_markdown(text: str) -> str:
             printed = _printed(cell.get("outputs", []))
             if printed:
                 # One quoted paragraph per line, each saying what it is: a line is quoted alone.
-                blocks.append("\n>\n".join(f"> Output: {line}" for line in printed))
+                blocks.append("\n>\n".join(f"{OUTPUT_MARK}{line}" for line in printed))
     return "\n\n".join(blocks) + "\n" if blocks else ""
 
 

@@ -46,6 +46,7 @@ from .reading import (
     read_lines,
     sentences,
     usable_number,
+    without_code,
     words,
 )
 
@@ -140,7 +141,7 @@ class OfflineGenerator:
         parts = heading_parts(chunk.heading)
         if len(parts) < 2 or not parts[-1].endswith("?") or chunk.id not in self._first_of_section:
             return []
-        answer = first_sentences(plain(chunk.text), 300)
+        answer = first_sentences(plain(without_code(chunk.text)), 300)
         if len(words(answer)) < 3:
             return []
         return [self._item(chunk, "flashcard", parts[-1], answer, kind="phrase", order=0)]
@@ -150,8 +151,9 @@ class OfflineGenerator:
         parts = heading_parts(chunk.heading)
         if len(parts) < 2 or chunk.id not in self._first_of_section:
             return []
-        answer = first_sentences(plain(chunk.text), 280)
-        if len(words(answer)) < 6 or lead_role(parts[-1]) == "generic":
+        answer = first_sentences(plain(without_code(chunk.text)), 280)
+        # A section of code and what it printed has nothing to say back in words.
+        if len(words(answer)) < 6 or lead_role(parts[-1]) == "generic" or not prose(answer):
             return []
         return [self._item(chunk, "flashcard", f"What do your notes say about “{parts[-1]}”?",
                            answer, kind="phrase", order=1)]

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 from ..core.text import STOPWORDS
 from ..core.text import sentences as split_sentences
+from ..index.notebooks import OUTPUT_MARK
 from .checking import NUMBER_WORDS, normalize
 
 _COUNT_WORDS = {"two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8,
@@ -99,6 +100,17 @@ def read_lines(text: str) -> list[Line]:
         lines.append(Line(len(m.group("indent")), bool(m.group("marker")), lead, colon,
                           plain(body), plain(content)))
     return lines
+
+
+def without_code(text: str) -> str:
+    """A passage without its fenced code and what a notebook's code printed: no answer to say back."""
+    kept, in_code = [], False
+    for line in text.splitlines():
+        if line.strip().startswith(("```", "~~~")):
+            in_code = not in_code
+        elif not in_code and not line.startswith(OUTPUT_MARK):
+            kept.append(line)
+    return "\n".join(kept)
 
 
 def sentences(text: str, min_words: int = 4) -> list[str]:
