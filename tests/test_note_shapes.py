@@ -388,9 +388,12 @@ def test_a_jupyter_notebook_is_read_as_its_markdown_code_and_printed_results(tmp
     # Sections follow the Markdown cells' headings; the JSON and a plot's image data are never text.
     assert {c.heading for c in chunks} >= {"Chunking experiments > Chunk size", "Chunking experiments > Reranking"}
     assert not any('"cell_type"' in c.text or "iVBORw0KGgo" in c.text or "<Figure" in c.text for c in chunks)
-    # An error keeps what went wrong, not the allocator's statistics after it.
+    # What a cell printed is one line; an error keeps what went wrong, not the allocator's
+    # statistics after it; an object's repr is no result.
     text = "\n".join(c.text for c in chunks)
+    assert "Output: recall@5 with 500-char chunks: 0.82 · recall@5 with 1000-char chunks: 0.71" in text
     assert "Output: OutOfMemoryError: CUDA out of memory" in text and "Tried to allocate" not in text
+    assert "object at 0x" not in text
     answer = services.ask.ask("What recall did the 500-character chunks get?")
     assert not answer.refused and "Output: recall@5 with 500-char chunks: 0.82" in answer.text
     answer = services.ask.ask("How did I get around the out-of-memory error with the reranker?")
