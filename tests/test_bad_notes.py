@@ -33,6 +33,9 @@ def test_bad_files_are_skipped_with_a_reason_and_good_ones_indexed(services):
     (notes / "control.md").write_text("# Control\n\nBell \x07 and escape \x1b characters around dropout.\n")
     (notes / "cut.ipynb").write_text('{"cells": [{"cell_type": "markdown", "source": "# Half')  # a save cut short
     (notes / "data.ipynb").write_text('{"rows": [1, 2, 3]}')  # JSON, but no notebook
+    # Jupyter's autosaved copies sit in a hidden folder beside the notebook: never indexed twice.
+    (notes / ".ipynb_checkpoints").mkdir()
+    shutil.copy(ROOT / "tests/data/notebooks/chunking.ipynb", notes / ".ipynb_checkpoints/chunking-checkpoint.ipynb")
 
     report = services.admin.ingest()
     why = reasons(report)
@@ -45,6 +48,8 @@ def test_bad_files_are_skipped_with_a_reason_and_good_ones_indexed(services):
     assert "/".join(f"level{i}" for i in range(40)) + "/deep.md" in sources
     assert "Über Attention (draft).md" in sources
     assert "control.md" in sources
+    assert not any(".ipynb_checkpoints" in source for source in sources)
+    assert not any(".ipynb_checkpoints" in path for path in why)
     assert services.retriever.search("gradient checkpointing", k=1)[0].chunk.source.endswith("deep.md")
     hit = services.retriever.search("multi-head attention splits queries", k=1)[0]
     assert hit.chunk.source == "Über Attention (draft).md" and hit.chunk.heading == "Überblick"
