@@ -33,6 +33,7 @@ def test_bad_files_are_skipped_with_a_reason_and_good_ones_indexed(services):
     (notes / "control.md").write_text("# Control\n\nBell \x07 and escape \x1b characters around dropout.\n")
     (notes / "cut.ipynb").write_text('{"cells": [{"cell_type": "markdown", "source": "# Half')  # a save cut short
     (notes / "data.ipynb").write_text('{"rows": [1, 2, 3]}')  # JSON, but no notebook
+    (notes / "old.docx").write_bytes(b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + bytes(500))  # a .doc renamed
     # Jupyter's autosaved copies sit in a hidden folder beside the notebook: never indexed twice.
     (notes / ".ipynb_checkpoints").mkdir()
     shutil.copy(ROOT / "tests/data/notebooks/chunking.ipynb", notes / ".ipynb_checkpoints/chunking-checkpoint.ipynb")
@@ -43,6 +44,7 @@ def test_bad_files_are_skipped_with_a_reason_and_good_ones_indexed(services):
     assert "over the 20 MB limit" in why["huge.md"]
     assert why["cut.ipynb"] == "not a Jupyter notebook: it is not valid JSON"
     assert why["data.ipynb"] == "not a Jupyter notebook: its JSON has no notebook cells"
+    assert why["old.docx"].startswith("not a readable Word document (.docx): it may be an old .doc file")
     sources = {c.source for c in services.store.all_chunks()}
     assert "mojibake.md" in sources
     assert "/".join(f"level{i}" for i in range(40)) + "/deep.md" in sources

@@ -80,7 +80,8 @@ def test_pdf_text_is_read_per_page_with_page_numbers():
         ("empty.md", b"", "empty file"),
         ("binary.md", b"\x00\x01\x02binary\x00", "binary content"),
         ("broken.pdf", b"%PDF-1.4\nthis is not really a pdf", "PDF"),
-        ("notes.docx", b"PK\x03\x04", "unsupported file type"),
+        ("slides.pptx", b"PK\x03\x04", "unsupported file type"),
+        ("cut.docx", b"PK\x03\x04", "not a readable Word document"),
     ],
 )
 def test_unreadable_files_raise_a_reason(tmp_path, name, content, reason):

@@ -9,6 +9,7 @@ import shutil
 
 import pytest
 from conftest import DATA, run_cli
+from make_docx import serving_notes_docx
 from make_pdf import pdf_bytes
 
 from assistant.core.config import Settings
@@ -414,3 +415,14 @@ def test_a_code_block_cut_across_passages_stays_code_and_its_commented_lines_can
     assert "`r=16,  # rank 8 underfit the JSON format`" in answer.text
     assert not any(line.lstrip("- ").startswith(("lora_dropout", "model =", "config =", "step_"))
                    for line in answer.text.splitlines())
+
+
+def test_a_word_document_is_read_by_its_styles(tmp_path, embedder):
+    services = one_note(tmp_path, embedder, "serving.docx", serving_notes_docx())
+    chunks = services.retriever.chunks
+    # "Title" and "Heading 1" paragraphs are the heading path; a table row is read with its header.
+    assert {c.heading for c in chunks} == {"Serving notes > Batching", "Serving notes > Quantization"}
+    answer = services.ask.ask("How much did continuous batching raise throughput in my test?")
+    assert "throughput rose from 12 to 31 requests per second" in answer.text
+    answer = services.ask.ask("How much memory does a 7B model need with AWQ?")
+    assert "Format: AWQ · Bits: 4 · Memory for 7B: 4 GB" in answer.text

@@ -279,6 +279,16 @@ def test_a_notebook_renders_as_the_text_indexed_from_it_with_its_passages_marked
     assert "Output: recall@5 with 500-char chunks: 0.82" in out and "cell_type" not in out
 
 
+def test_a_word_document_renders_as_the_text_indexed_from_it(tmp_path):
+    from make_docx import serving_notes_docx
+
+    (tmp_path / "serving.docx").write_bytes(serving_notes_docx())
+    note = read_note(tmp_path, "serving.docx")
+    out = render_note_body(note)
+    assert note.kind == "markdown" and "Word document" in note.shown_as
+    assert "<h2>Batching</h2>" in out and "<table>" in out and "<th>Memory for 7B</th>" in out
+
+
 def test_the_tree_and_results_escape_file_names_headings_and_text():
     evil = '<img src=x onerror=alert(1)>'
     chunk = Chunk("c1", f"rag/{evil}.md", f"T > {evil}", f"text {evil} retrieval", 0, 10, "h")
@@ -453,11 +463,12 @@ def test_an_upload_does_not_follow_a_link_planted_under_its_name(folder):
 
 
 @pytest.mark.parametrize("name, data, reason", [
-    ("tool.exe", b"MZ...", "only md, markdown, mdx, txt, pdf, html, htm, ipynb"),
+    ("tool.exe", b"MZ...", "only md, markdown, mdx, txt, pdf, html, htm, ipynb, docx"),
     ("README", b"text", "only md"),
     ("empty.md", b"", "empty"),
     ("fake.pdf", b"# not a pdf", "not a PDF"),
     ("export.ipynb", b'{"rows": []}', "not a Jupyter notebook"),
+    ("notes.docx", b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1old word", "not a readable Word document"),
     ("binary.md", b"\x00\x01\x02binary", "binary"),
 ])
 def test_uploads_of_the_wrong_type_or_content_are_refused_with_a_sentence(folder, name, data, reason):

@@ -1,5 +1,5 @@
-"""Reading note files into text split by heading: Markdown, MDX, plain text, PDF, HTML and
-Jupyter notebooks.
+"""Reading note files into text split by heading: Markdown, MDX, plain text, PDF, HTML, Word
+documents and Jupyter notebooks.
 
 Every loader returns a `Document` of sections; anything that cannot be read raises `Unreadable`
 with a reason a person understands, and the caller skips that file.
@@ -22,7 +22,8 @@ TEXT = {".txt", ".text"}
 PDF = {".pdf"}
 HTML = {".html", ".htm"}
 NOTEBOOK = {".ipynb"}
-SUPPORTED = MARKDOWN | MDX | TEXT | PDF | HTML | NOTEBOOK
+WORD = {".docx"}
+SUPPORTED = MARKDOWN | MDX | TEXT | PDF | HTML | NOTEBOOK | WORD
 
 # A single note beyond this is almost certainly an export or a dump, and would take an hour to
 # embed on a laptop; it is skipped with a sentence saying so.
@@ -66,6 +67,12 @@ def load(path: Path, rel: str) -> Document:
         from .pdf import load_pdf  # pypdf is imported only when there is a PDF to read
 
         return load_pdf(data, stem)
+    if suffix in WORD:
+        from .word import (
+            docx_to_markdown,  # mammoth is imported only when there is a document
+        )
+
+        return markdown_document(docx_to_markdown(data), stem)
     text = decode(data)
     if suffix in HTML:
         return markdown_document(html_to_markdown(text), stem)

@@ -19,11 +19,20 @@ from cachetools import LRUCache, cached
 from ..core.errors import AssistantError
 from ..core.wording import shorten
 from ..index.ingestion import file_sha256, scan
-from ..index.loaders import MAX_FILE_BYTES, NOTEBOOK, PDF, Unreadable, decode, load
+from ..index.loaders import (
+    MAX_FILE_BYTES,
+    NOTEBOOK,
+    PDF,
+    WORD,
+    Unreadable,
+    decode,
+    load,
+)
 from ..index.notebooks import notebook_to_markdown
+from ..index.word import docx_to_markdown
 
 # What may be uploaded from the browser (the loaders also read `.text`; it is not offered here).
-UPLOAD_TYPES = (".md", ".markdown", ".mdx", ".txt", ".pdf", ".html", ".htm", ".ipynb")
+UPLOAD_TYPES = (".md", ".markdown", ".mdx", ".txt", ".pdf", ".html", ".htm", ".ipynb", ".docx")
 MAX_UPLOAD_BYTES = MAX_FILE_BYTES
 _MAX_NAME = 120  # characters in an uploaded file's name, extension included
 
@@ -168,6 +177,11 @@ def check_upload(name: str, data: bytes) -> None:
     if suffix in PDF:
         if not data.lstrip()[:5].startswith(b"%PDF"):
             raise SourceError(f"{shown} was not added: it is not a PDF file.")
+    elif suffix in WORD:
+        try:
+            docx_to_markdown(data)
+        except Unreadable as exc:
+            raise SourceError(f"{shown} was not added: it is {exc}.") from None
     else:
         try:
             text = decode(data)

@@ -28,6 +28,7 @@ from ..index.loaders import (
     NOTEBOOK,
     PDF,
     TEXT,
+    WORD,
     Unreadable,
     decode,
     html_to_markdown,
@@ -35,6 +36,7 @@ from ..index.loaders import (
     strip_mdx,
 )
 from ..index.notebooks import notebook_to_markdown
+from ..index.word import docx_to_markdown
 from .folder import SourceError, resolve_note
 
 # --- note text ------------------------------------------------------------------------------
@@ -44,7 +46,7 @@ class NoteText:
     """A note as it was indexed: chunk offsets point into `text` (or into a page's text)."""
 
     rel: str
-    kind: str  # "markdown" (also MDX, HTML and notebooks, as indexed) | "text" | "pdf"
+    kind: str  # "markdown" (also MDX, HTML, Word and notebooks, as indexed) | "text" | "pdf"
     text: str = ""
     pages: tuple[tuple[int, str], ...] = ()
     body_start: int = 0  # where Markdown front matter ends; it is not rendered
@@ -62,6 +64,9 @@ def read_note(root: Path, rel: str) -> NoteText:
         size = path.stat().st_size
         if size > MAX_FILE_BYTES:
             raise Unreadable(f"it is over the {MAX_FILE_BYTES // 2**20} MB limit for one note")
+        if suffix in WORD:
+            return NoteText(rel, "markdown", docx_to_markdown(path.read_bytes()),
+                            shown_as="Shown as the text that was indexed from this Word document.")
         text = decode(path.read_bytes())
     except Unreadable as exc:
         raise SourceError(f"{rel} cannot be shown: {exc}.") from None

@@ -112,7 +112,7 @@ def build_sources_tab(sources, open_source: gr.Textbox) -> None:
             with gr.Accordion("Add notes", open=False, elem_id="sources-add", visible=False) as add_notes:
                 # No file_types: Gradio would reject a whole drop for one wrong file with a generic
                 # error; each file is checked by Sources.upload and answered with a sentence.
-                upload = gr.File(label="Markdown, MDX, text, PDF, HTML or Jupyter notes", file_count="multiple",
+                upload = gr.File(label="Markdown, MDX, text, PDF, HTML, Word or Jupyter notes", file_count="multiple",
                                  height=170, elem_id="sources-upload")
                 folder = gr.Dropdown(choices=_folders(sources), value=TOP_LEVEL, label="Save into",
                                      elem_id="sources-folder")
