@@ -13,7 +13,8 @@ def serving_notes_docx() -> bytes:
     document.add_heading("Serving notes", 0)
     document.add_heading("Batching", 1)
     document.add_paragraph("Continuous batching lets a new request join the running batch at any decoding "
-                           "step, so short requests no longer wait for long ones.")
+                           "step, so short requests no longer wait for long ones. It was introduced by "
+                           "Orca (Yu et al., 2022) as iteration-level scheduling.")
     lead = document.add_paragraph()
     lead.add_run("Key idea: ").bold = True
     lead.add_run("throughput rose from 12 to 31 requests per second in my vLLM test.")

@@ -426,3 +426,6 @@ def test_a_word_document_is_read_by_its_styles(tmp_path, embedder):
     assert "throughput rose from 12 to 31 requests per second" in answer.text
     answer = services.ask.ask("How much memory does a 7B model need with AWQ?")
     assert "Format: AWQ · Bits: 4 · Memory for 7B: 4 GB" in answer.text
+    # The Markdown escapes of the conversion ("2022\\)") are read, not quoted.
+    answer = services.ask.ask("Which system introduced continuous batching?")
+    assert "Orca (Yu et al., 2022) as iteration-level scheduling" in answer.text and "\\" not in answer.text

@@ -11,7 +11,14 @@ import re
 from dataclasses import dataclass
 
 from ..core.schema import Chunk
-from ..core.text import HIGHLIGHT, MARKDOWN_LINK, WIKI_LINK, sentences, wiki_link_text
+from ..core.text import (
+    HIGHLIGHT,
+    MARKDOWN_LINK,
+    WIKI_LINK,
+    sentences,
+    unescaped,
+    wiki_link_text,
+)
 
 _LIST_MARK = re.compile(r"^(\s*)(?:[-*+]|\d+[.)])\s+")
 _FENCE = re.compile(r"^\s*(```|~~~)")
@@ -236,7 +243,7 @@ def meaning_of(text: str) -> str:
 def _readable(text: str) -> str:
     # Bold is kept (it is the notes' own emphasis); unbalanced markers from a split, HTML tags
     # and "A:" prefixes are dropped.
-    text = _TAG.sub("", text)
+    text = unescaped(_TAG.sub("", text))
     text = WIKI_LINK.sub(wiki_link_text, HIGHLIGHT.sub(r"**\1**", text))
     text = _QA_PREFIX.sub("", text) if _QA_PREFIX.match(text) else text
     if text.count("**") % 2:

@@ -103,9 +103,22 @@ def sentences(text: str) -> list[str]:
 
 
 def unmarked(text: str) -> str:
-    """Text without bold marks, its spacing collapsed: how a line an answer quoted is found again
-    in its passage."""
-    return " ".join(text.replace("**", "").split())
+    """Text without bold marks and Markdown escapes, its spacing collapsed: how a line an answer
+    quoted is found again in its passage."""
+    return " ".join(unescaped(text).replace("**", "").split())
+
+
+# A backslash before ASCII punctuation is Markdown's escape ("2023\.", "\=" from converted HTML
+# or Word): the reader sees the character alone. Inside `code` a backslash is itself.
+_ESCAPE = re.compile(r"\\([!-/:-@\[-`{-~])")
+_CODE_SPAN = re.compile(r"(`[^`]*`)")
+
+
+def unescaped(text: str) -> str:
+    """Markdown text with its backslash escapes read, outside code spans."""
+    if "\\" not in text:
+        return text
+    return "".join(part if part.startswith("`") else _ESCAPE.sub(r"\1", part) for part in _CODE_SPAN.split(text))
 
 
 def quotes_any(text: str, lines: list[str]) -> bool:
