@@ -75,6 +75,7 @@ SETS = {
     "llm-course": (SHARED_NOTES / "llm-course.md", ["llm-course.json"], "llm-course.json"),
     "obsidian": (DATA / "notes/obsidian", ["obsidian.json"], "obsidian.json"),
     "notebooks": (DATA / "notes/notebooks", ["notebooks.json"], "notebooks.json"),
+    "word": (DATA / "notes/word", ["word.json"], "word.json"),
 }
 LLM_ENV = ("OPENAI_API_KEY", "OPENAI_BASE_URL", "ASSISTANT_MODEL", "ASSISTANT_LLM_TIMEOUT",
            "ASSISTANT_LLM_PROMPT_TOKENS")
