@@ -241,8 +241,8 @@ def meaning_of(text: str) -> str:
 
 
 def _readable(text: str) -> str:
-    # Bold is kept (it is the notes' own emphasis); unbalanced markers from a split, HTML tags
-    # and "A:" prefixes are dropped.
+    # Bold is kept (it is the notes' own emphasis); unbalanced markers from a split, HTML tags,
+    # Markdown escapes and "A:" prefixes are dropped.
     text = unescaped(_TAG.sub("", text))
     text = WIKI_LINK.sub(wiki_link_text, HIGHLIGHT.sub(r"**\1**", text))
     text = _QA_PREFIX.sub("", text) if _QA_PREFIX.match(text) else text
