@@ -81,9 +81,9 @@ class SentencePicker:
         `other_passage`) that say something the answer has not said yet (`diversity`), then what
         follows it in the note, then what comes before it in its paragraph (an answer that closes
         its paragraph, "Set one even in toy scripts.", comes with its reason), `most` units in all
-        unless a list is asked for. When the best
-        unit is one the conversation already showed (`already_said`, normalised display texts)
-        and a new one is nearly as good, the new one leads: a follow-up starts with what is new."""
+        unless a list is asked for. When the best unit is one the conversation already showed
+        (`already_said`, normalised display texts) and a new one is nearly as good, the new one
+        leads: a follow-up starts with what is new."""
         scored = self.score(question, hits, cue_weight, continuing)
         if not scored:
             return Selection([], 0.0)

@@ -68,18 +68,16 @@ def load(path: Path, rel: str) -> Document:
 
         return load_pdf(data, stem)
     if suffix in WORD:
-        from .word import (
-            docx_to_markdown,  # mammoth is imported only when there is a document
-        )
+        # mammoth is imported only when there is a document to read.
+        from .word import docx_to_markdown
 
         return markdown_document(docx_to_markdown(data), stem)
     text = decode(data)
     if suffix in HTML:
         return markdown_document(html_to_markdown(text), stem)
     if suffix in NOTEBOOK:
-        from .notebooks import (
-            notebook_to_markdown,  # nbformat is imported only for a notebook
-        )
+        # nbformat is imported only when there is a notebook to read.
+        from .notebooks import notebook_to_markdown
 
         return markdown_document(notebook_to_markdown(text), stem)
     if suffix in MDX:
