@@ -181,7 +181,7 @@ def check_upload(name: str, data: bytes) -> None:
         try:
             docx_to_markdown(data)
         except Unreadable as exc:
-            raise SourceError(f"{shown} was not added: it is {exc}.") from None
+            raise SourceError(f"{shown} was not added: {exc}.") from None
     else:
         try:
             text = decode(data)
