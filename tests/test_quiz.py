@@ -100,6 +100,20 @@ def test_a_notebook_section_of_code_and_output_is_no_card_to_say_back(embedder):
                              for c in cards)
 
 
+def test_a_question_entry_is_a_card_whose_back_is_the_answer_not_the_question_again(embedder):
+    from assistant.core.schema import Section
+    from assistant.index.chunking import Chunker
+
+    text = ("**How would you design an A/B test?**\n\nRandomly split users into a control and a "
+            "treatment group, fix the metric and the sample size in advance, then compare.\n\n"
+            "Q: Why is indirect injection harder to defend against?\n\n"
+            "A: The attack arrives inside retrieved content that the user never reads.\n")
+    chunks = Chunker(embedder.count_tokens).chunk("faq.md", [Section("Interview prep", text, 0)])
+    cards = {c.question: c.answer for c in OfflineGenerator(chunks).generate_all() if c.type == "flashcard"}
+    assert cards["How would you design an A/B test?"].startswith("Randomly split users into a control")
+    assert cards["Why is indirect injection harder to defend against?"].startswith("The attack arrives inside")
+
+
 def test_no_duplicate_questions(items):
     questions = [normalize(i.question) for i in items]
     assert len(questions) == len(set(questions))

@@ -33,6 +33,7 @@ from .reading import (
     Line,
     arrow_pairs,
     definition,
+    first_prose,
     first_sentences,
     kind_of,
     lead_role,
@@ -46,7 +47,7 @@ from .reading import (
     read_lines,
     sentences,
     usable_number,
-    without_code,
+    without_title,
     words,
 )
 
@@ -141,7 +142,7 @@ class OfflineGenerator:
         parts = heading_parts(chunk.heading)
         if len(parts) < 2 or not parts[-1].endswith("?") or chunk.id not in self._first_of_section:
             return []
-        answer = first_sentences(plain(without_code(chunk.text)), 300)
+        answer = first_sentences(plain(without_title(first_prose(chunk.text), parts[-1])), 300)
         if len(words(answer)) < 3:
             return []
         return [self._item(chunk, "flashcard", parts[-1], answer, kind="phrase", order=0)]
@@ -151,9 +152,8 @@ class OfflineGenerator:
         parts = heading_parts(chunk.heading)
         if len(parts) < 2 or chunk.id not in self._first_of_section:
             return []
-        answer = first_sentences(plain(without_code(chunk.text)), 280)
-        # A section of code and what it printed has nothing to say back in words.
-        if len(words(answer)) < 6 or lead_role(parts[-1]) == "generic" or not prose(answer):
+        answer = first_sentences(plain(first_prose(chunk.text)), 280)
+        if len(words(answer)) < 6 or lead_role(parts[-1]) == "generic":
             return []
         return [self._item(chunk, "flashcard", f"What do your notes say about “{parts[-1]}”?",
                            answer, kind="phrase", order=1)]

@@ -102,15 +102,37 @@ def read_lines(text: str) -> list[Line]:
     return lines
 
 
-def without_code(text: str) -> str:
-    """A passage without its fenced code and what a notebook's code printed: no answer to say back."""
-    kept, in_code = [], False
+def first_prose(text: str) -> str:
+    """A passage's first stretch of text outside fenced code and what a notebook's code printed:
+    what can be said back, whole as written, so an answer made of it is found in its passage."""
+    kept: list[str] = []
+    in_code = False
     for line in text.splitlines():
+        code_or_output = line.strip().startswith(("```", "~~~")) or in_code or line.startswith(OUTPUT_MARK)
+        if code_or_output and any(k.strip() for k in kept):
+            break
         if line.strip().startswith(("```", "~~~")):
             in_code = not in_code
-        elif not in_code and not line.startswith(OUTPUT_MARK):
+        elif not code_or_output:
             kept.append(line)
     return "\n".join(kept)
+
+
+_QA_MARK = re.compile(r"^\s*(?:\*\*|__)?(?:Q(?:uestion)?|A(?:nswer)?)\s*[:.]\s*(?:\*\*|__)?\s*", re.I)
+
+
+def without_title(text: str, title: str) -> str:
+    """An entry's text without its own question line ("**What is X?**", "Q: What is X?") and without
+    the "A:" that marks its answer: the back of the card, not the front again."""
+    lines = text.splitlines()
+    first = next((n for n, line in enumerate(lines) if line.strip()), None)
+    if first is None or plain(_QA_MARK.sub("", lines[first])) != plain(title):
+        return text
+    rest = lines[first + 1:]
+    answer = next((n for n, line in enumerate(rest) if line.strip()), None)
+    if answer is not None:
+        rest[answer] = _QA_MARK.sub("", rest[answer], count=1)
+    return "\n".join(rest)
 
 
 def sentences(text: str, min_words: int = 4) -> list[str]:

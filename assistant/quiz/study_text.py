@@ -12,7 +12,7 @@ from ..core.schema import Chunk
 from ..core.text import sentence_spans, stem
 from .checking import Verdict, normalize
 from .items import BLANK, QuizItem, heading_parts, item_id
-from .reading import first_sentences, plain, without_code, words
+from .reading import first_prose, first_sentences, plain, words
 
 
 def missed(item: QuizItem, verdict: Verdict) -> list[str]:
@@ -57,7 +57,7 @@ def _prose(text: str) -> str:
     """A passage's text lines without code, headings, table rows or list markers: what a learner would
     say back (a table row read aloud is no answer; measured in benchmarks/study.py)."""
     lines = []
-    for line in without_code(text).splitlines():
+    for line in first_prose(text).splitlines():
         line = line.strip()
         if line and not line.startswith(("|", "#")) and not set(line) <= set("|-: "):
             lines.append(line.lstrip("-*+ ").strip())
