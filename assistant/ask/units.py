@@ -14,6 +14,7 @@ from ..core.schema import Chunk
 from ..core.text import (
     HIGHLIGHT,
     MARKDOWN_LINK,
+    QA_PREFIX,
     WIKI_LINK,
     sentences,
     unescaped,
@@ -35,7 +36,6 @@ _TAG = re.compile(r"</?(?:a|abbr|article|aside|audio|b|big|blockquote|br|caption
                   r"mark|nav|ol|p|picture|pre|q|s|section|small|source|span|strong|sub|summary|sup|table|tbody|"
                   r"td|tfoot|th|thead|time|tr|tt|u|ul|video)\b[^<>]*>", re.I)
 _CAPTION = re.compile(r"^\s*(?:Table|Figure|Fig\.)\s*\d+(?:[-.]\d+)*[.:]?(?:\s|$)", re.I)
-_QA_PREFIX = re.compile(r"^\s*(?:\*\*|__)?(?P<kind>Q|A|Question|Answer)\s*[:.]\s*(?:\*\*|__)?\s*", re.I)
 # "Breiman, L. (1996). Bagging predictors. Machine Learning, 24(2), 123-140."
 _REFERENCE = re.compile(r"^\s*[A-Z][A-Za-z'\-]+,\s+(?:[A-Z]\.\s*)+.*\(\d{4}[a-z]?\)")
 _ONLY_BOLD = re.compile(r"^(\*\*|__)[^*_]+\1\s*[:?.]?$")
@@ -203,7 +203,7 @@ def _never_an_answer(line: str) -> bool:
     """A line a reader skips when looking for the answer: a question (the notes' own question
     lines and Q: lines), a caption, a reference, an image, a bare title ending in '?'."""
     plain = _unformatted(line)
-    qa = _QA_PREFIX.match(line)
+    qa = QA_PREFIX.match(line)
     if qa and qa.group("kind").lower().startswith("q"):
         return True
     return (not plain or plain.endswith("?") or bool(_CAPTION.match(plain)) or bool(_REFERENCE.match(plain))
@@ -245,7 +245,7 @@ def _readable(text: str) -> str:
     # Markdown escapes and "A:" prefixes are dropped.
     text = unescaped(_TAG.sub("", text))
     text = WIKI_LINK.sub(wiki_link_text, HIGHLIGHT.sub(r"**\1**", text))
-    text = _QA_PREFIX.sub("", text) if _QA_PREFIX.match(text) else text
+    text = QA_PREFIX.sub("", text) if QA_PREFIX.match(text) else text
     if text.count("**") % 2:
         text = text.replace("**", "")
     return " ".join(text.split())

@@ -78,6 +78,10 @@ WIKI_LINK = re.compile(r"(?<!!)\[\[([^\]|#]*)(?:#([^\]|]*))?(?:\|([^\]]*))?\]\]"
 HIGHLIGHT = re.compile(r"==(?=\S)(.+?)(?<=\S)==")
 
 
+# The "Q:" / "**A:**" / "Question." that marks a line of a question-and-answer pair.
+QA_PREFIX = re.compile(r"^\s*(?:\*\*|__)?(?P<kind>Q|A|Question|Answer)\s*[:.]\s*(?:\*\*|__)?\s*", re.I)
+
+
 def wiki_link_text(m: re.Match) -> str:
     """What a WIKI_LINK match shows: its alias, else its note, else its section."""
     return m.group(3) or m.group(1) or m.group(2) or ""

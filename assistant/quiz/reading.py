@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from ..core.text import STOPWORDS
+from ..core.text import QA_PREFIX, STOPWORDS
 from ..core.text import sentences as split_sentences
 from ..index.notebooks import OUTPUT_MARK
 from .checking import NUMBER_WORDS, normalize
@@ -118,20 +118,17 @@ def first_prose(text: str) -> str:
     return "\n".join(kept)
 
 
-_QA_MARK = re.compile(r"^\s*(?:\*\*|__)?(?:Q(?:uestion)?|A(?:nswer)?)\s*[:.]\s*(?:\*\*|__)?\s*", re.I)
-
-
 def without_title(text: str, title: str) -> str:
     """An entry's text without its own question line ("**What is X?**", "Q: What is X?") and without
     the "A:" that marks its answer: the back of the card, not the front again."""
     lines = text.splitlines()
     first = next((n for n, line in enumerate(lines) if line.strip()), None)
-    if first is None or plain(_QA_MARK.sub("", lines[first])) != plain(title):
+    if first is None or plain(QA_PREFIX.sub("", lines[first])) != plain(title):
         return text
     rest = lines[first + 1:]
     answer = next((n for n, line in enumerate(rest) if line.strip()), None)
     if answer is not None:
-        rest[answer] = _QA_MARK.sub("", rest[answer], count=1)
+        rest[answer] = QA_PREFIX.sub("", rest[answer], count=1)
     return "\n".join(rest)
 
 
