@@ -108,13 +108,13 @@ def first_prose(text: str) -> str:
     kept: list[str] = []
     in_code = False
     for line in text.splitlines():
-        code_or_output = line.strip().startswith(("```", "~~~")) or in_code or line.startswith(OUTPUT_MARK)
-        if code_or_output and any(k.strip() for k in kept):
-            break
-        if line.strip().startswith(("```", "~~~")):
-            in_code = not in_code
-        elif not code_or_output:
-            kept.append(line)
+        fence = line.strip().startswith(("```", "~~~"))
+        if fence or in_code or line.startswith(OUTPUT_MARK):
+            if any(k.strip() for k in kept):
+                break
+            in_code ^= fence
+            continue
+        kept.append(line)
     return "\n".join(kept)
 
 

@@ -68,6 +68,10 @@ def read_note(root: Path, rel: str) -> NoteText:
             return NoteText(rel, "markdown", docx_to_markdown(path.read_bytes()),
                             shown_as="Shown as the text that was indexed from this Word document.")
         text = decode(path.read_bytes())
+        if suffix in NOTEBOOK:
+            return NoteText(rel, "markdown", notebook_to_markdown(text),
+                            shown_as="Shown as the text that was indexed from this notebook: its Markdown "
+                                     "cells, its code and what the code printed.")
     except Unreadable as exc:
         raise SourceError(f"{rel} cannot be shown: {exc}.") from None
     except OSError as exc:
@@ -75,14 +79,6 @@ def read_note(root: Path, rel: str) -> NoteText:
     if suffix in HTML_TYPES:
         return NoteText(rel, "markdown", html_to_markdown(text),
                         shown_as="Shown as the text that was indexed from this web page.")
-    if suffix in NOTEBOOK:
-        try:
-            markdown = notebook_to_markdown(text)
-        except Unreadable as exc:
-            raise SourceError(f"{rel} cannot be shown: {exc}.") from None
-        return NoteText(rel, "markdown", markdown,
-                        shown_as="Shown as the text that was indexed from this notebook: its Markdown "
-                                 "cells, its code and what the code printed.")
     if suffix in TEXT:
         return NoteText(rel, "text", text)
     if suffix in MDX:
