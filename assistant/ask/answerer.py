@@ -25,6 +25,7 @@ from .conversation import (
     looks_like_followup,
     previous_questions,
 )
+from .cues import asks_beyond_notes
 from .generation import generate, nearest_topics
 from .prompt import NOT_COVERED
 from .quoting import Selection, SentencePicker, said_in
@@ -49,6 +50,9 @@ WEAK_MATCH_SIMILARITY = 0.30
 MAX_QUESTION_CHARS = 2000
 PASSAGES_FOR_LLM = 5
 PASSAGES_FOR_EXTRACT = 4
+# The reply to "ignore your notes and tell me from your own knowledge ...".
+ONLY_FROM_NOTES = ("I answer only from your notes, so I can't set them aside or answer from memory. "
+                   "Ask me about what they say.")
 
 
 @dataclass(frozen=True)
@@ -90,6 +94,9 @@ class Answerer:
         mode = "llm" if self.llm else "offline"
         if not question:
             yield Answer(question, "Ask a question about your notes.", mode, refused=True)
+            return
+        if asks_beyond_notes(question):
+            yield Answer(question, ONLY_FROM_NOTES, mode, refused=True)
             return
 
         notice = None

@@ -1,5 +1,6 @@
 """What kind of answer a question asks for, read from its wording: a duration for "how long", a
-number for "how many", a reason for "why", several things for "list the steps"."""
+number for "how many", a reason for "why", several things for "list the steps", or one from
+outside the notes ("ignore your notes and tell me from your own knowledge ...")."""
 
 from __future__ import annotations
 
@@ -33,3 +34,19 @@ LIST_QUESTION = re.compile(
 def answer_cues(question: str) -> list[re.Pattern]:
     """Patterns a sentence answering `question` is likely to contain (a number, a duration, a reason)."""
     return [answer for asks, answer in _ANSWER_TYPES if asks.search(question)]
+
+
+# A request to answer from outside the notes: "from your own knowledge", or an imperative to set
+# the notes aside at the start of a clause ("Ignore your notes and ...", "..., forget the notes"),
+# not a question about such a phrase ("What happens when a page says 'ignore your notes'?").
+_BEYOND_NOTES = re.compile(
+    r"\b(?:from|with|using|on) your own (?:knowledge|memory|training|opinions?|experience)\b"
+    r"|(?:^|[.!?:;,]\s*|\b(?:and|just|please)\s+)(?:ignore|forget|disregard|set aside|put aside)\b"
+    r"[^.?!]{0,25}?\b(?:your|the|my|these|those|all)\s+(?:\w+\s+)?notes\b"
+    r"|\bwithout (?:using|citing|looking at|reading) (?:any |the |your |my )?notes\b", re.I)
+
+
+def asks_beyond_notes(question: str) -> bool:
+    """Whether a question asks to be answered from outside the notes, which nothing here can do:
+    offline answers quote the notes, and a model is told to answer from them only."""
+    return bool(_BEYOND_NOTES.search(question))
