@@ -284,6 +284,23 @@ def test_a_why_question_is_answered_with_what_the_step_prevents(tmp_path, embedd
     assert not answer.refused and "keeps them from growing too large" in answer.text
 
 
+def test_a_who_question_is_answered_with_who_made_it(tmp_path, embedder):
+    services = one_note(tmp_path, embedder, "serving.md", (
+        "# Serving\n\n## Continuous batching\n\n"
+        "Continuous batching adds new requests to the running batch at every decoding step instead "
+        "of waiting for the whole batch to finish. "
+        "The idea was introduced by the Orca system (Yu et al., OSDI 2022). "
+        "Finished sequences leave the batch at once, so the GPU never waits on the longest request. "
+        "Batching is the main way to turn idle arithmetic units into throughput. "
+        "Most servers schedule requests first come, first served, with a cap on batched tokens. "
+        "Continuous batching with a paged KV cache is why modern servers handle many users at once.\n\n"
+        "## Quantization\n\nStoring weights in 4 bits instead of 16 cuts memory four times, "
+        "at a small cost in quality.\n"))
+    answer = services.ask.ask("Which system first came up with continuous batching?")
+    # The sentences most like the question describe the method; the answer names who made it.
+    assert not answer.refused and "Yu et al., OSDI 2022" in answer.text
+
+
 def test_a_collapsible_html_block_is_never_quoted(tmp_path, embedder):
     services = one_note(tmp_path, embedder, "course.md", (
         "# Course\n\n## Decoding\n\n<details>\n<summary>Notebooks</summary>\n\n"

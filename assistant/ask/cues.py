@@ -15,6 +15,17 @@ _DURATION = (r"\b(?:ms|milliseconds?|seconds?|minutes?|hours?|days?|nights?|week
 # A reason, or what a thing prevents or causes ("keeps the scores from growing", "which is why").
 _REASON = (r"\b(?:because|since|so that|due to|reasons?|why|matters|thanks to|in order to|otherwise|"
            r"prevents?|avoids?|keeps?\b[^.;]*?\bfrom|leads? to|causes?|results? in)\b")
+# Who made a thing: "coined by Simon Willison", "Lewis et al. (2020)", "(Yao et al., 2022)".
+_ATTRIBUTION = (r"\bet al\b|\b(?:[Cc]oined|[Ii]ntroduced|[Pp]roposed|[Ii]nvented|[Dd]escribed|[Pp]ublished|"
+                r"[Dd]eveloped|[Cc]reated|[Ww]ritten)(?: \w+)? by [A-Z]|\([A-Z][\w'-]+[^()]*?\b(?:19|20)\d\d\)")
+# "Who came up with ...", "Which paper first proposed ...", "where was it published?"
+_ASKS_ORIGIN = re.compile(
+    r"\bwho (?:first )?(?:came up with|coined|invented|introduced|proposed|created|developed|wrote|published|"
+    r"named|designed)\b|\b(?:which|what) (?:paper|authors?|researchers?|team|lab|group|company|system|work)s?\b"
+    r"[^?]*\b(?:first|introduced|proposed|came up with|coined|invented|published)\b|\bwhere was it published\b",
+    re.I)
+_DATE = (r"\b(?:19|20)\d\d\b|\b(?:January|February|March|April|May|June|July|August|September|October|"
+         r"November|December)\b")
 # What a question asks for, and what a sentence that answers it contains: the answer types of
 # classic question answering (Moldovan et al. 2000), kept to the few that are reliable by pattern.
 _ANSWER_TYPES = [
@@ -23,6 +34,8 @@ _ANSWER_TYPES = [
     (re.compile(r"\bhow (?:many|much)\b|\bwhat (?:\w+ )?(?:percentage|share|fraction|number|value|size)s?\b", re.I),
      re.compile(_NUMBER, re.I)),
     (re.compile(r"\bwhy\b|\bwhat (?:for|reason)\b", re.I), re.compile(_REASON, re.I)),
+    (_ASKS_ORIGIN, re.compile(_ATTRIBUTION)),
+    (re.compile(r"\bwhen (?:was|were|did)\b|\b(?:what|which) year\b", re.I), re.compile(_DATE)),
 ]
 # A question that asks for several things: the items of a list come together.
 LIST_QUESTION = re.compile(
