@@ -7,10 +7,17 @@ from browser import ROOT, assert_readable, shot, start_app, stop_app, use_scheme
 from llm_server import llm_server  # noqa: F401  (the fixture: a real llama.cpp server, SmolLM2)
 from playwright.sync_api import expect
 
+# A note that writes formulas the way notebooks and LaTeX-minded learners do.
+FORMULAS = ("# Fine-tuning\n\n## LoRA\n\nLoRA freezes the original weights $W_0$ and learns a low-rank "
+            "update $\\Delta W = BA$ instead. A run costs about $2 on a rented GPU, or $1.50 on spot.\n")
+
 
 @pytest.fixture(scope="module")
-def app_notes():
-    return ROOT / "knowledge"
+def app_notes(tmp_path_factory):
+    notes = tmp_path_factory.mktemp("ask-notes") / "knowledge"
+    shutil.copytree(ROOT / "knowledge", notes)
+    (notes / "formulas.md").write_text(FORMULAS, encoding="utf-8")
+    return notes
 
 
 def ask(page, question: str, expect_text: str):
@@ -48,6 +55,16 @@ def test_follow_up_and_refusal_in_the_chat(page):
     ask(page, "How do I bake sourdough bread?", "Your notes don't cover that")
     expect(page.get_by_role("button", name="Ask about:").first).to_be_visible()
     shot(page, "ask-refusal")
+
+
+def test_a_formula_in_an_answer_is_typeset_and_money_stays_money(page):
+    ask(page, "What does LoRA learn instead of changing the original weights?", "low-rank")
+    reply = page.locator('#chat [data-testid="bot"]').last
+    expect(reply.locator(".katex").first).to_be_visible()
+    expect(reply).not_to_contain_text("$W_0$")
+    expect(reply).to_contain_text("$2 on a rented GPU, or $1.50")
+    shot(page, "ask-formula")
+    assert page.errors == []
 
 
 @pytest.mark.parametrize("scheme", ["light", "dark"])

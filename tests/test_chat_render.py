@@ -10,7 +10,7 @@ from markdown_it import MarkdownIt
 from test_sources import ATTACKS
 
 from assistant.core.schema import Answer, Chunk, Citation, Hit
-from assistant.ui.render import chat_markdown, sources_panel
+from assistant.ui.render import chat_markdown, inline_math, sources_panel
 
 # As in test_sources: only harmless elements, and no handler, style or script URL on any of them.
 ALLOWED = {"div", "span", "h1", "p", "mark", "a", "code", "pre", "em", "strong", "ul", "ol", "li", "br"}
@@ -61,3 +61,16 @@ def test_a_reply_that_searched_nothing_does_not_claim_the_notes_lack_an_answer()
     error = Answer("What is attention?", "The embedding model stopped twice; restart the app.", "offline", refused=True)
     assert "No sources for this reply" in sources_panel(error)
     assert "No passage in your notes answers this" not in sources_panel(error)
+
+
+@pytest.mark.parametrize("text, shown", [
+    ("LoRA freezes $W_0$ and learns $\\Delta W = BA$.", "LoRA freezes \\(W_0\\) and learns \\(\\Delta W = BA\\)."),
+    ("where $r \\ll d$, $k$ and $a &lt; b$", "where \\(r \\ll d\\), \\(k\\) and \\(a &lt; b\\)"),
+    # Money is not math: Pandoc's rule on the spaces and digits around a $.
+    ("It costs $1.10, or $2 a day; labelling cost $50,000+.", None),
+    ("between $5 and $10, or $5-$10 per $ spent", None),
+    # Code and display math are left as written (the chat typesets $$...$$ itself).
+    ("`$x_1$` in code, $$a^2 + b^2$$ on its own", None),
+])
+def test_inline_tex_is_marked_for_the_chat_to_typeset_and_money_is_not(text, shown):
+    assert inline_math(text) == (shown or text)

@@ -49,7 +49,7 @@ def build_ask_tab(ask, study, open_source: gr.Textbox, tabs: gr.Tabs) -> AskTab:
                 height=520, label="Conversation", show_label=False,
                 examples=None,  # what to study now and starter questions, once loaded (below)
                 placeholder=render.CHAT_PLACEHOLDER, buttons=["copy"], feedback_options=None,
-                elem_id="chat",
+                latex_delimiters=render.LATEX_DELIMITERS, elem_id="chat",
             )
             with gr.Row(visible=False, elem_id="tutor-row") as tutor_row:
                 opt_btns = [gr.Button(visible=False, size="sm", min_width=140, elem_id=f"tutor-opt-{n}")

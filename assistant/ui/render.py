@@ -45,8 +45,9 @@ _LINK = re.compile(r"(?<!!)\[([^\]]+)\]\(([^)\s]*)[^)]*\)")
 
 def safe_markdown(text: str) -> str:
     """Markdown for the chat with nothing that can run or fetch: HTML in an answer (a note's, or a
-    model's) is shown as text, an image as its description, a link as its text and address."""
-    text = html.escape(text, quote=False)
+    model's) is shown as text, an image as its description, a link as its text and address. A
+    formula is marked for the chat to typeset (inline_math)."""
+    text = inline_math(html.escape(text, quote=False))
     text = _IMAGE.sub(lambda m: m.group(1) or "(image)", text)
 
     def link(m: re.Match) -> str:
@@ -54,6 +55,33 @@ def safe_markdown(text: str) -> str:
         return f"{m.group(1)} ({target})" if target.startswith(("http://", "https://")) else m.group(1)
 
     return _LINK.sub(link, text)
+
+
+# The chat typesets $$...$$, \\(...\\) and \\[...\\] (KaTeX); a single $ stays a dollar.
+LATEX_DELIMITERS = [{"left": "$$", "right": "$$", "display": True},
+                    {"left": "\\(", "right": "\\)", "display": False},
+                    {"left": "\\[", "right": "\\]", "display": True}]
+# Inline TeX as notes write it ("$W_0$", "$\\frac{1}{k}$"), by Pandoc's rule: the opening $ has no
+# space after it, the closing one none before it and no digit after it, so "$5 and $10" and
+# "$1.10" are money. It must also read as TeX: a command, a sub- or superscript, a brace, an
+# operator or a lone letter.
+_CODE_SPAN = re.compile(r"(`+)[^`]*?\1")
+_INLINE_TEX = re.compile(r"(?<![\\$\w])\$(?=[^\s$])([^$\n]*?[^\s$\\]|[^\s$])\$(?![\d$])")
+_TEX_LIKE = re.compile(r"\\[A-Za-z]+|[_^{}=<>+*/|-]|&[lg]t;|^[A-Za-z]$")
+
+
+def inline_math(text: str) -> str:
+    """`text` with its inline TeX written between \\( and \\), which the chat typesets; code spans
+    and amounts of money stay as they are."""
+    def convert(part: str) -> str:
+        return _INLINE_TEX.sub(lambda m: f"\\({m.group(1)}\\)" if _TEX_LIKE.search(m.group(1)) else m.group(0),
+                               part)
+
+    out, end = [], 0
+    for code in _CODE_SPAN.finditer(text):
+        out += [convert(text[end:code.start()]), code.group(0)]
+        end = code.end()
+    return "".join(out + [convert(text[end:])])
 
 
 def location(chunk: Chunk) -> str:
