@@ -266,6 +266,33 @@ def test_a_how_many_question_is_answered_with_the_number_its_passage_gives(tmp_p
     assert not answer.refused and "50 to 100 candidates" in answer.text
 
 
+def test_a_question_only_a_figure_answers_is_refused_when_the_passages_give_none(tmp_path, embedder):
+    services = one_note(tmp_path, embedder, "finetuning.md", (
+        "# Fine-tuning\n\n## LoRA\n\n"
+        "LoRA freezes the pretrained weights and trains small low-rank matrices beside them instead. "
+        "Because so few parameters are trained, fine-tuning fits on a single consumer GPU. "
+        "The adapters can be merged into the weights after training, so serving costs nothing extra.\n\n"
+        "## Full fine-tuning\n\nFull fine-tuning updates every weight of the model, which needs "
+        "the memory for the optimizer state of each of them.\n"))
+    answer = services.ask.ask("What learning rate should I use when fine-tuning with LoRA?")
+    # The passages are about LoRA, but nothing in them is a learning rate.
+    assert answer.refused and "give no figure" in answer.text
+    assert not services.ask.ask("What does LoRA train instead of the pretrained weights?").refused
+
+
+@pytest.mark.parametrize("question, figure", [
+    ("What learning rate should I use with LoRA?", True),
+    ("How many attention heads does it use?", True),
+    ("what's the context window size of gpt-4o-mini?", True),
+    ("What is reciprocal rank fusion?", False),  # a name that holds a measure's word
+    ("What does the temperature setting change?", False),
+])
+def test_only_a_question_about_the_measure_itself_asks_for_a_figure(question, figure):
+    from assistant.ask.cues import asks_for_figure
+
+    assert asks_for_figure(question) is figure
+
+
 def test_a_why_question_is_answered_with_what_the_step_prevents(tmp_path, embedder):
     services = one_note(tmp_path, embedder, "attention.md", (
         "# Transformers\n\n## Scaled dot-product attention\n\n"

@@ -25,7 +25,7 @@ from .conversation import (
     looks_like_followup,
     previous_questions,
 )
-from .cues import asks_beyond_notes
+from .cues import asks_beyond_notes, asks_for_figure, has_figure
 from .generation import generate, nearest_topics
 from .prompt import NOT_COVERED
 from .quoting import Selection, SentencePicker, said_in
@@ -113,17 +113,22 @@ class Answerer:
         if _best_similarity(hits) < WEAK_MATCH_SIMILARITY:
             notice = "Weak match: your notes may not answer this directly; check the sources."
 
+        quoted = self._extract(question, query, hits, notice, history or [])
+        if asks_for_figure(question) and not has_figure(quoted.text):
+            # "What learning rate should I use with LoRA?": passages about LoRA that give no
+            # figure do not answer it, however close they are.
+            yield self._refusal(question, query, hits, mode, no_figure=True)
+            return
         if self.llm:
             try:
                 # The offline answer rides along with the generated one ("Show quoted from notes").
-                quoted = self._extract(question, query, hits, None, history or [])
                 for answer in generate(self.llm, question, query, hits, history or [],
-                                       picker=self.picker, quoted=quoted):
+                                       picker=self.picker, quoted=replace(quoted, notice=None)):
                     yield replace(answer, notice=answer.notice or notice)
                 return
             except LLMError as exc:
-                notice = f"{exc} Showing an answer quoted from your notes instead."
-        yield self._extract(question, query, hits, notice, history or [])
+                quoted = replace(quoted, notice=f"{exc} Showing an answer quoted from your notes instead.")
+        yield quoted
 
     def _retrieve(self, question: str, history: list[dict]) -> tuple[str, list[Hit]]:
         """What to search for, and what it finds: the question, or the question read together
@@ -255,11 +260,13 @@ class Answerer:
                       notice=notice, search_query=query)
 
     def _refusal(self, question: str, query: str, hits: list[Hit], mode: str,
-                 missing: list[str] = ()) -> Answer:
+                 missing: list[str] = (), no_figure: bool = False) -> Answer:
         topics = nearest_topics(hits)
         text = NOT_COVERED
         if missing:
             text += f" They never mention {' or '.join(missing[:3])}."
+        if no_figure:
+            text += " The passages found give no figure for it."
         if topics:
             text += " The closest topics in your notes are: " + "; ".join(topics) + "."
         return Answer(question, text, mode, refused=True, retrieved=tuple(hits),

@@ -63,3 +63,24 @@ def asks_beyond_notes(question: str) -> bool:
     """Whether a question asks to be answered from outside the notes, which nothing here can do:
     offline answers quote the notes, and a model is told to answer from them only."""
     return bool(_BEYOND_NOTES.search(question))
+
+
+# "How many ...?", "What temperature / learning rate / score ...?": a question only a figure answers.
+_ASKS_FIGURE = re.compile(
+    r"\bhow many\b|\b(?:what|which)(?:'s|\s+is|\s+are|\s+was|\s+were)?\s+(?:(?:the|a|an)\s+)?(?:[\w-]+\s+){0,2}?"
+    r"(?:temperature|rate|threshold|cutoff|limit|budget|dimension|length|rank|ratio|score|cost|price|latency|"
+    r"size|number|value|percentage|share|fraction|count)s?"
+    # the measure is what is asked for, not a word naming something else ("reciprocal rank fusion")
+    r"(?=\s*[?,.]|\s*$|\s+(?:should|does|do|did|is|are|was|were|would|will|can|could|of|for|to|in|on|at|"
+    r"with|below|above|under|over|per|between|when|if|I|you|we|they|it|that)\b)", re.I)
+_FIGURE = re.compile(_NUMBER, re.I)
+
+
+def asks_for_figure(question: str) -> bool:
+    """Whether only a figure answers `question`: a count, or the value of a setting or a measure."""
+    return bool(_ASKS_FIGURE.search(question))
+
+
+def has_figure(text: str) -> bool:
+    """Whether `text` gives a figure: a digit that is not a year or part of a name, or a number word."""
+    return bool(_FIGURE.search(re.sub(r"\[\d+\]", "", text)))
