@@ -311,6 +311,22 @@ def test_a_why_question_is_answered_with_what_the_step_prevents(tmp_path, embedd
     assert not answer.refused and "keeps them from growing too large" in answer.text
 
 
+def test_the_faq_entry_asked_is_answered_by_the_sentence_after_its_question(tmp_path, embedder):
+    services = one_note(tmp_path, embedder, "agents.md", (
+        "# Agents\n\n## The loop\n\n"
+        "An agent is a model called over and over inside a loop, choosing tool calls whose results "
+        "are fed back into the next call. Each turn appends the tool result to the context.\n\n"
+        "## Debugging\n\n"
+        "#### Why does my agent keep calling the same tool?\n"
+        "Usually because the result tells it nothing new, e.g. an empty list with no message. "
+        "Return something explicit such as \"no results for X; try a broader query\".\n\n"
+        "#### How many tools should one agent get?\n"
+        "Keep the set small; past ten tools the model starts to pick the wrong one.\n"))
+    answer = services.ask.ask("my agent keeps calling the same search over and over, what's usually going on?")
+    # The answer alone shares no words with the question; the entry's question says what it answers.
+    assert lines_of(answer)[0].startswith("Usually because the result tells it nothing new")
+
+
 def test_a_who_question_is_answered_with_who_made_it(tmp_path, embedder):
     services = one_note(tmp_path, embedder, "serving.md", (
         "# Serving\n\n## Continuous batching\n\n"

@@ -51,8 +51,9 @@ class SentencePicker:
         """A chunk's units and their vectors (each embedded with what it hangs from)."""
         return self._read(chunk)[:2]
 
-    def _read(self, chunk: Chunk) -> tuple[list[Unit], np.ndarray, np.ndarray]:
-        """Units, their vectors, and each unit's vector read alone."""
+    def _read(self, chunk: Chunk) -> tuple[list[Unit], np.ndarray, np.ndarray, dict[int, np.ndarray]]:
+        """Units, their vectors, each unit's vector read alone, and the vector of the question an
+        FAQ entry's answer follows (by the answer's index)."""
         key = chunk.id + chunk.content_hash
         with self._cache_lock:
             cached = self._cache.get(key)
@@ -62,15 +63,19 @@ class SentencePicker:
         # A unit is embedded with what it hangs from, so "4 MORE months" keeps its subject and a
         # table row its column names. One that leans back ("It needs fast communication") is
         # also read alone, and counts by its better reading: the sentence before can as well
-        # pull it away from the question as towards it.
-        leaning = [u.index for u in units if u.leans_back]
-        embedded = self.embedder.embed([u.meaning for u in units] + [meaning_of(units[i].display) for i in leaning],
-                                       batch_size=64)
-        vectors, alone = embedded[:len(units)], embedded[:len(units)].copy()
-        alone[leaning] = embedded[len(units):]
+        # pull it away from the question as towards it. So is the answer to an FAQ entry's
+        # question, which is read with that question.
+        leaning = [u.index for u in units if u.leans_back or u.after_question]
+        answers = [u.index for u in units if u.after_question]
+        embedded = self.embedder.embed([u.meaning for u in units] + [meaning_of(units[i].display) for i in leaning]
+                                       + [units[i].context for i in answers], batch_size=64)
+        n, m = len(units), len(units) + len(leaning)
+        vectors, alone = embedded[:n], embedded[:n].copy()
+        alone[leaning] = embedded[n:m]
+        questions = dict(zip(answers, embedded[m:]))
         with self._cache_lock:
-            self._cache[key] = (units, vectors, alone)
-        return units, vectors, alone
+            self._cache[key] = (units, vectors, alone, questions)
+        return units, vectors, alone, questions
 
     def pick(self, question: str, hits: list[Hit], *, already_said: set[str] = frozenset(),
              continuing: set[tuple[str, str]] = frozenset(), relative: float = 0.8,
@@ -162,11 +167,20 @@ class SentencePicker:
         wants_reading = bool(_ASKS_FOR_READING.search(question))
         scored: list[tuple[float, Unit]] = []
         seen: set[str] = set()
-        for hit in hits:
-            units, vectors, alone = self._read(hit.chunk)
+        read = [self._read(hit.chunk) for hit in hits]
+        # The FAQ entry the learner asked: its question is the closest to theirs of all the entries
+        # found, and search ranks its passage first. Its answer is read with its question (it
+        # answers the learner's question too); any other entry's answer is read alone.
+        asked = max(((float(vector @ q_vec), (hit.chunk.id, i)) for hit, (*_, questions) in zip(hits, read)
+                     for i, vector in questions.items()), default=(0.0, None))[1]
+        if asked and asked[0] not in {h.chunk.id for h in hits if _entry_of(h) == _entry_of(hits[0])}:
+            asked = None
+        for hit, (units, vectors, alone, questions) in zip(hits, read):
             if not units:
                 continue
             sims = np.maximum(vectors @ q_vec, alone @ q_vec)
+            read_alone = [i for i in questions if (hit.chunk.id, i) != asked]
+            sims[read_alone] = (alone @ q_vec)[read_alone]
             for unit, sim in zip(units, sims):
                 if unit.code:
                     continue
@@ -199,6 +213,10 @@ def _has_cue(unit: Unit, cues: list[re.Pattern]) -> bool:
 
 def _entry(unit: Unit) -> tuple[str, str]:
     return unit.chunk.source, unit.chunk.heading
+
+
+def _entry_of(hit: Hit) -> tuple[str, str]:
+    return hit.chunk.source, hit.chunk.heading
 
 
 def _key(unit: Unit) -> str:

@@ -73,6 +73,7 @@ class Unit:
     line_lead: bool = False  # first sentence of a line that introduces what follows ("...happens:")
     code: bool = False  # a line of a code block, shown only under the sentence that introduces it
     leans_back: bool = False  # opens by pointing back ("It needs ..."): its context is the sentence before
+    after_question: bool = False  # first sentence after a question line or heading: its context is the question
 
     @property
     def is_lead_in(self) -> bool:
@@ -113,6 +114,9 @@ def split_units(chunk: Chunk) -> list[Unit]:
     in_code = _starts_in_code(lines)
     introducing: Unit | None = None  # a line ending with ":" right before a code block or a table
     table_lead: Unit | None = None  # the line that introduces the current table
+    # The question an FAQ entry opens with (its heading, a bold question line, a "Q:" line): the
+    # sentence after it answers it and is read with it, as an item is read with its lead-in.
+    asked = _unformatted(chunk.heading.split(" > ")[-1]) if chunk.heading.rstrip().endswith("?") else ""
     shown_code = 0
     for n, line in enumerate(lines):
         if _FENCE.match(line):
@@ -161,6 +165,9 @@ def split_units(chunk: Chunk) -> list[Unit]:
                 body = f"**{callout_title}**" if callout_title else ""
         if body.startswith(":"):  # a definition list's definition ("Term" then ": what it means")
             body = body[1:].strip()
+        if body and _never_an_answer(body) and _is_question(body):
+            asked = _unformatted(QA_PREFIX.sub("", body))
+            continue
         if not body or _never_an_answer(body) or (_plain(body) == title and not body.rstrip("*").endswith(":")):
             continue  # the passage's own heading (a slide title) is no answer; a lead-in ending in ":" is kept
         while open_lines and not _encloses(units[open_lines[-1]], indent, bool(marker)):
@@ -179,9 +186,13 @@ def split_units(chunk: Chunk) -> list[Unit]:
             if leans_back:
                 # It is read with the sentence it points back to (and what that one hangs from).
                 context = f"{units[-1].context} {units[-1].display}".strip()
+            after_question = bool(asked) and parent is None and not leans_back
+            if after_question:
+                context, asked = asked, ""
             units.append(Unit(chunk, len(units), piece, display, indent, bool(marker), parent,
                               line_start=len(units) == first, context=context,
-                              line_lead=introduces and len(units) == first, leans_back=leans_back))
+                              line_lead=introduces and len(units) == first, leans_back=leans_back,
+                              after_question=after_question))
         if len(units) > first:
             open_lines.append(first)
             if body.rstrip().endswith(":"):
@@ -208,6 +219,12 @@ def _never_an_answer(line: str) -> bool:
         return True
     return (not plain or plain.endswith("?") or bool(_CAPTION.match(plain)) or bool(_REFERENCE.match(plain))
             or line.lstrip().startswith(("<img", "![", "<figure", "<i>Figure", "<em>Figure")))
+
+
+def _is_question(line: str) -> bool:
+    """A question line: "**What is X?**", "Q: What is X?", "#### How ...?" as a line."""
+    qa = QA_PREFIX.match(line)
+    return bool(qa and qa.group("kind").lower().startswith("q")) or _unformatted(line).endswith("?")
 
 
 def _plain(text: str) -> str:
