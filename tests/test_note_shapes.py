@@ -327,6 +327,19 @@ def test_the_faq_entry_asked_is_answered_by_the_sentence_after_its_question(tmp_
     assert lines_of(answer)[0].startswith("Usually because the result tells it nothing new")
 
 
+def test_flashcards_with_question_and_answer_on_one_line_are_answered_by_their_answer(tmp_path, embedder):
+    services = one_note(tmp_path, embedder, "flashcards.md", (
+        "# RAG flashcards\n\n"
+        "Q: What does a reranker do? A: It reorders the retrieved chunks by reading each one together with the query.\n"
+        "Q: Why do chunks overlap? A: So that a sentence cut at a boundary is still found with its context.\n"
+        "**Q:** What is hybrid search? **A:** Dense and keyword retrieval run together, their rankings fused.\n"))
+    answer = services.ask.ask("Why should neighbouring chunks share some text?")
+    assert lines_of(answer)[0].startswith("So that a sentence cut at a boundary is still found")
+    assert "Q:" not in answer.text and "?" not in answer.text  # the answer, never the question
+    # Each pair is an entry of its own, titled by its question.
+    assert answer.citations[0].chunk.heading.endswith("Why do chunks overlap?")
+
+
 def test_a_who_question_is_answered_with_who_made_it(tmp_path, embedder):
     services = one_note(tmp_path, embedder, "serving.md", (
         "# Serving\n\n## Continuous batching\n\n"

@@ -107,11 +107,16 @@ def test_a_question_entry_is_a_card_whose_back_is_the_answer_not_the_question_ag
     text = ("**How would you design an A/B test?**\n\nRandomly split users into a control and a "
             "treatment group, fix the metric and the sample size in advance, then compare.\n\n"
             "Q: Why is indirect injection harder to defend against?\n\n"
-            "A: The attack arrives inside retrieved content that the user never reads.\n")
+            "A: The attack arrives inside retrieved content that the user never reads.\n\n"
+            # Flashcards: a question and its answer on one line, one pair after another.
+            "Q: What does a reranker do? A: It reorders the retrieved chunks by reading each with the query.\n"
+            "**Q:** What is chunk overlap? **A:** The text two neighbouring chunks share at their edge.\n")
     chunks = Chunker(embedder.count_tokens).chunk("faq.md", [Section("Interview prep", text, 0)])
     cards = {c.question: c.answer for c in OfflineGenerator(chunks).generate_all() if c.type == "flashcard"}
     assert cards["How would you design an A/B test?"].startswith("Randomly split users into a control")
     assert cards["Why is indirect injection harder to defend against?"].startswith("The attack arrives inside")
+    assert cards["What does a reranker do?"].startswith("It reorders the retrieved chunks")
+    assert cards["What is chunk overlap?"].startswith("The text two neighbouring chunks share")
 
 
 def test_no_duplicate_questions(items):

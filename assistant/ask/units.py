@@ -14,6 +14,7 @@ from ..core.schema import Chunk
 from ..core.text import (
     HIGHLIGHT,
     MARKDOWN_LINK,
+    QA_ONE_LINE,
     QA_PREFIX,
     WIKI_LINK,
     sentences,
@@ -165,7 +166,10 @@ def split_units(chunk: Chunk) -> list[Unit]:
                 body = f"**{callout_title}**" if callout_title else ""
         if body.startswith(":"):  # a definition list's definition ("Term" then ": what it means")
             body = body[1:].strip()
-        if body and _never_an_answer(body) and _is_question(body):
+        pair = QA_ONE_LINE.match(body)
+        if pair:  # "Q: What is X? A: It is ...": the question is asked, the rest answers it
+            asked, body = pair.group("question"), body[pair.start("answer"):]
+        elif body and _never_an_answer(body) and _is_question(body):
             asked = _unformatted(QA_PREFIX.sub("", body))
             continue
         if not body or _never_an_answer(body) or (_plain(body) == title and not body.rstrip("*").endswith(":")):

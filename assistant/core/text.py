@@ -80,6 +80,10 @@ HIGHLIGHT = re.compile(r"==(?=\S)(.+?)(?<=\S)==")
 
 # The "Q:" / "**A:**" / "Question." that marks a line of a question-and-answer pair.
 QA_PREFIX = re.compile(r"^\s*(?:\*\*|__)?(?P<kind>Q|A|Question|Answer)\s*[:.]\s*(?:\*\*|__)?\s*", re.I)
+# A question and its answer on one line, as flashcards are written: "Q: What is X? A: It is ...".
+QA_ONE_LINE = re.compile(
+    r"^\s*(?:\*\*|__)?(?:Q|Question)\s*[:.]\s*(?:\*\*|__)?\s*(?P<question>[^?\n]+\?)\s*(?:\*\*|__)?"
+    r"\s*(?:\*\*|__)?(?:A|Answer)\s*[:.]\s*(?:\*\*|__)?\s*(?P<answer>\S.*)$", re.I)
 
 
 def wiki_link_text(m: re.Match) -> str:

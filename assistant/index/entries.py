@@ -1,7 +1,7 @@
 """Entries: the units notes are written in, below their headings.
 
 People structure notes with more than headings: a **bold question or title line** heading its
-answer, `**Q:** ... A: ...` pairs, definition lists (`Term` then `: definition`), runs of
+answer, `**Q:** ... A: ...` pairs (also on one line, as flashcards), definition lists (`Term` then `: definition`), runs of
 paragraphs each led by a bold term (`**Token**: ...`), a table under its caption. Each such entry
 becomes a section of its own, its title added to the heading path, so a chunk never holds the end
 of one entry and the start of the next, and an entry too long for one chunk keeps its title on
@@ -14,6 +14,7 @@ import re
 from dataclasses import replace
 
 from ..core.schema import Section
+from ..core.text import QA_ONE_LINE
 
 _FENCE = re.compile(r"^\s*(```|~~~)")
 # A paragraph that is nothing but bold: "**What is the bias-variance trade-off?**", "**Three factors:**"
@@ -74,6 +75,10 @@ def _entry_titles(lines: list[str]) -> list[tuple[int, str | None]]:
             in_fence = not in_fence
             continue
         if in_fence or not line.strip():
+            continue
+        pair = QA_ONE_LINE.match(line)
+        if pair:  # "Q: What is X? A: It is ...": one line is the whole entry, however many follow
+            found += [(i, _clean(pair.group("question"))), (i + 1, None)]
             continue
         paragraph_start = i == 0 or not lines[i - 1].strip()
         if not paragraph_start or _LIST_ITEM.match(line):
