@@ -76,6 +76,7 @@ SETS = {
     "obsidian": (DATA / "notes/obsidian", ["obsidian.json"], "obsidian.json"),
     "notebooks": (DATA / "notes/notebooks", ["notebooks.json"], "notebooks.json"),
     "word": (DATA / "notes/word", ["word.json"], "word.json"),
+    "flashcards": (DATA / "notes/flashcards", ["flashcards.json"], "flashcards.json"),
 }
 LLM_ENV = ("OPENAI_API_KEY", "OPENAI_BASE_URL", "ASSISTANT_MODEL", "ASSISTANT_LLM_TIMEOUT",
            "ASSISTANT_LLM_PROMPT_TOKENS")
