@@ -340,6 +340,20 @@ def test_flashcards_with_question_and_answer_on_one_line_are_answered_by_their_a
     assert answer.citations[0].chunk.heading.endswith("Why do chunks overlap?")
 
 
+def test_a_collapsible_faq_entry_is_answered_by_its_answer_not_its_summary(tmp_path, embedder):
+    services = one_note(tmp_path, embedder, "README.md", (
+        "# Search FAQ\n\n## Retrieval\n\n"
+        "<details>\n<summary>What is hybrid search?</summary>\n\n"
+        "Hybrid search runs dense and keyword retrieval together and fuses their rankings.\n\n</details>\n\n"
+        "<details><summary>Why rerank the results?</summary>A cross-encoder reads the query and each chunk "
+        "together, which is more accurate than comparing their vectors.</details>\n"))
+    answer = services.ask.ask("What's the point of reranking?")
+    # The one-line block: its summary is the question, the rest of the line its answer.
+    assert lines_of(answer)[0].startswith("A cross-encoder reads the query and each chunk together")
+    assert "Why rerank" not in answer.text and "summary" not in answer.text
+    assert answer.citations[0].chunk.heading.endswith("Why rerank the results?")
+
+
 def test_a_who_question_is_answered_with_who_made_it(tmp_path, embedder):
     services = one_note(tmp_path, embedder, "serving.md", (
         "# Serving\n\n## Continuous batching\n\n"

@@ -110,13 +110,17 @@ def test_a_question_entry_is_a_card_whose_back_is_the_answer_not_the_question_ag
             "A: The attack arrives inside retrieved content that the user never reads.\n\n"
             # Flashcards: a question and its answer on one line, one pair after another.
             "Q: What does a reranker do? A: It reorders the retrieved chunks by reading each with the query.\n"
-            "**Q:** What is chunk overlap? **A:** The text two neighbouring chunks share at their edge.\n")
+            "**Q:** What is chunk overlap? **A:** The text two neighbouring chunks share at their edge.\n\n"
+            # A web FAQ's collapsible entry.
+            "<details>\n<summary>What is hybrid search?</summary>\n\nDense and keyword retrieval run "
+            "together, their rankings fused.\n\n</details>\n")
     chunks = Chunker(embedder.count_tokens).chunk("faq.md", [Section("Interview prep", text, 0)])
     cards = {c.question: c.answer for c in OfflineGenerator(chunks).generate_all() if c.type == "flashcard"}
     assert cards["How would you design an A/B test?"].startswith("Randomly split users into a control")
     assert cards["Why is indirect injection harder to defend against?"].startswith("The attack arrives inside")
     assert cards["What does a reranker do?"].startswith("It reorders the retrieved chunks")
     assert cards["What is chunk overlap?"].startswith("The text two neighbouring chunks share")
+    assert cards["What is hybrid search?"].startswith("Dense and keyword retrieval run together")
 
 
 def test_no_duplicate_questions(items):

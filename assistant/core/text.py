@@ -80,6 +80,9 @@ HIGHLIGHT = re.compile(r"==(?=\S)(.+?)(?<=\S)==")
 
 # The "Q:" / "**A:**" / "Question." that marks a line of a question-and-answer pair.
 QA_PREFIX = re.compile(r"^\s*(?:\*\*|__)?(?P<kind>Q|A|Question|Answer)\s*[:.]\s*(?:\*\*|__)?\s*", re.I)
+# A collapsible FAQ entry's question, as web FAQs write it: "<details><summary>Why X?</summary>".
+SUMMARY_QUESTION = re.compile(r"^\s*(?:<details[^>]*>\s*)?<summary[^>]*>\s*(?P<question>[^<]{1,300}\?)\s*</summary>\s*",
+                              re.I)
 # A question and its answer on one line, as flashcards are written: "Q: What is X? A: It is ...".
 QA_ONE_LINE = re.compile(
     r"^\s*(?:\*\*|__)?(?:Q|Question)\s*[:.]\s*(?:\*\*|__)?\s*(?P<question>[^?\n]+\?)\s*(?:\*\*|__)?"

@@ -1,7 +1,8 @@
 """Entries: the units notes are written in, below their headings.
 
 People structure notes with more than headings: a **bold question or title line** heading its
-answer, `**Q:** ... A: ...` pairs (also on one line, as flashcards), definition lists (`Term` then `: definition`), runs of
+answer, `**Q:** ... A: ...` pairs (also on one line, as flashcards), a collapsible
+`<details><summary>Question?</summary>` block, definition lists (`Term` then `: definition`), runs of
 paragraphs each led by a bold term (`**Token**: ...`), a table under its caption. Each such entry
 becomes a section of its own, its title added to the heading path, so a chunk never holds the end
 of one entry and the start of the next, and an entry too long for one chunk keeps its title on
@@ -14,7 +15,7 @@ import re
 from dataclasses import replace
 
 from ..core.schema import Section
-from ..core.text import QA_ONE_LINE
+from ..core.text import QA_ONE_LINE, SUMMARY_QUESTION
 
 _FENCE = re.compile(r"^\s*(```|~~~)")
 # A paragraph that is nothing but bold: "**What is the bias-variance trade-off?**", "**Three factors:**"
@@ -23,6 +24,7 @@ _BOLD_LINE = re.compile(r"^\s*(\*\*|__)(?P<title>[^*_\n][^\n]{0,200}?)\1\s*(?P<a
 _QUESTION = re.compile(r"^\s*(?:\*\*|__)?Q(?:uestion)?\s*[:.]\s*(?:\*\*|__)?\s*(?P<title>\S.{0,200})$")
 # "**Token**: The unit ..." / "**Tokenizer** — The component ..." (a bold term leading its paragraph)
 _BOLD_LEAD = re.compile(r"^\s*(\*\*|__)(?P<title>[^*_\n]{1,80}?)\1\s*(?:[:—–]|-\s)\s*\S")
+_DETAILS = re.compile(r"^\s*<details[^>]*>\s*$", re.I)
 _LIST_ITEM = re.compile(r"^\s*(?:[-*+]|\d+[.)])\s")
 _TABLE_ROW = re.compile(r"^\s*\|.*\|\s*$")
 _CAPTION = re.compile(r"^\s*(?:<[^>]+>\s*)*(?:Table|Figure|Fig\.)\s*\d+(?:[-.]\d+)*[.:]?\s", re.I)
@@ -80,6 +82,11 @@ def _entry_titles(lines: list[str]) -> list[tuple[int, str | None]]:
         if pair:  # "Q: What is X? A: It is ...": one line is the whole entry, however many follow
             found += [(i, _clean(pair.group("question"))), (i + 1, None)]
             continue
+        summary = SUMMARY_QUESTION.match(line)
+        if summary:  # "<details><summary>Why X?</summary> ... </details>": the entry is its block
+            opens = i - 1 if i > 0 and _DETAILS.match(lines[i - 1]) else i
+            found += [(opens, _clean(summary.group("question"))), (_details_end(lines, i) + 1, None)]
+            continue
         paragraph_start = i == 0 or not lines[i - 1].strip()
         if not paragraph_start or _LIST_ITEM.match(line):
             if line.lstrip().startswith(": ") and i > 0 and _is_term(lines[i - 1]) and not _found_at(found, i - 1):
@@ -117,6 +124,11 @@ def _answer_end(lines: list[str], i: int) -> int | None:
     while i < len(lines) and lines[i].strip():
         i += 1
     return i
+
+
+def _details_end(lines: list[str], i: int) -> int:
+    """The line that closes the <details> block opened at line i (its last line if none does)."""
+    return next((n for n in range(i, len(lines)) if "</details>" in lines[n].lower()), len(lines) - 1)
 
 
 def _table_end(lines: list[str], i: int) -> int:
