@@ -340,6 +340,21 @@ def test_flashcards_with_question_and_answer_on_one_line_are_answered_by_their_a
     assert answer.citations[0].chunk.heading.endswith("Why do chunks overlap?")
 
 
+def test_a_follow_up_naming_a_flashcards_subject_is_answered_by_that_card(tmp_path, embedder):
+    services = one_note(tmp_path, embedder, "metrics.md", (
+        "# Retrieval metrics\n\n## Ranking\n\nThree metrics I keep mixing up.\n\n"
+        "Q: What is recall@k?\nA: The fraction of relevant documents that appear in the top k results.\n\n"
+        "Q: What is MRR?\nA: Mean Reciprocal Rank: the average of 1/rank of the first relevant result, "
+        "taken over all queries.\n\n"
+        "Q: What does nDCG reward?\nA: Putting highly relevant documents near the top, using graded "
+        "relevance and a logarithmic discount by position.\n"))
+    first = services.ask.ask("Can you explain mean reciprocal rank?")
+    history = [{"role": "user", "content": first.question}, {"role": "assistant", "content": first.text}]
+    follow = services.ask.ask("How is nDCG different from that?", history)
+    # "nDCG" is written only in its card's question: the card's answer is what the follow-up asks.
+    assert lines_of(follow)[0].startswith("Putting highly relevant documents near the top")
+
+
 def test_a_collapsible_faq_entry_is_answered_by_its_answer_not_its_summary(tmp_path, embedder):
     services = one_note(tmp_path, embedder, "README.md", (
         "# Search FAQ\n\n## Retrieval\n\n"

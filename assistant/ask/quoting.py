@@ -188,7 +188,9 @@ class SentencePicker:
                 if keys & seen:  # overlapping chunks of one entry hold the same sentence twice
                     continue
                 seen |= keys
-                overlap = len(q_terms & terms(meaning_of(unit.display))) / len(q_terms) if q_terms else 0.0
+                # An FAQ answer's words include its question's: "nDCG" is named only there.
+                words = terms(meaning_of(f"{unit.context} {unit.display}" if unit.after_question else unit.display))
+                overlap = len(q_terms & words) / len(q_terms) if q_terms else 0.0
                 # The sentence's meaning, and the meaning of its whole passage (which carries
                 # the heading: the topic a sentence alone often leaves implicit); shared terms
                 # break ties between near paraphrases.
