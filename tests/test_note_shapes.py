@@ -355,6 +355,25 @@ def test_a_follow_up_naming_a_flashcards_subject_is_answered_by_that_card(tmp_pa
     assert lines_of(follow)[0].startswith("Putting highly relevant documents near the top")
 
 
+def test_a_follow_up_naming_a_place_in_the_last_list_asks_about_that_item(tmp_path, embedder):
+    services = one_note(tmp_path, embedder, "rag-eval.md", (
+        "# RAG evaluation\n\n## RAGAS\n\n"
+        "Q: What are the core RAGAS metrics? A: Four metrics: faithfulness, answer relevancy, context "
+        "precision and context recall.\n"
+        "Q: What does faithfulness measure? A: The share of the answer's claims that can be inferred "
+        "from the retrieved context.\n"
+        "Q: What does context recall measure? A: Whether the retrieved chunks hold everything the "
+        "reference answer needs.\n"))
+    first = services.ask.ask("Which metrics does RAGAS focus on?")
+    assert "faithfulness, answer relevancy" in first.text
+    history = [{"role": "user", "content": first.question}, {"role": "assistant", "content": first.text}]
+    follow = services.ask.ask("What does the first of those actually measure?", history)
+    assert follow.question == "What does the first of those actually measure?"
+    assert lines_of(follow)[0].startswith("The share of the answer's claims")
+    last = services.ask.ask("And what does the last one check?", history)
+    assert "everything the reference answer needs" in last.text
+
+
 def test_a_collapsible_faq_entry_is_answered_by_its_answer_not_its_summary(tmp_path, embedder):
     services = one_note(tmp_path, embedder, "README.md", (
         "# Search FAQ\n\n## Retrieval\n\n"

@@ -24,6 +24,7 @@ from .conversation import (
     llm_search_query,
     looks_like_followup,
     previous_questions,
+    resolve_place,
 )
 from .cues import asks_beyond_notes, asks_for_figure, has_figure
 from .generation import generate, nearest_topics
@@ -91,6 +92,12 @@ class Answerer:
     def stream(self, question: str, history: list[dict] | None = None) -> Iterator[Answer]:
         """Yields the answer as it grows; the last item has done=True and checked citations."""
         question = clean_question(question)
+        # "What does the first of those measure?" is answered as the question about that thing.
+        meant = resolve_place(question, history or [])
+        for answer in self._stream(meant, history):
+            yield answer if meant == question else replace(answer, question=question)
+
+    def _stream(self, question: str, history: list[dict] | None) -> Iterator[Answer]:
         mode = "llm" if self.llm else "offline"
         if not question:
             yield Answer(question, "Ask a question about your notes.", mode, refused=True)

@@ -51,6 +51,46 @@ def looks_like_followup(question: str) -> bool:
     return bool(_ANAPHORA.search(question) or _CONTINUATION.match(question))
 
 
+# "the first of those", "the second one", "and the last?": a place in what the last answer listed.
+_PLACE = re.compile(r"\bthe (?P<n>first|second|third|fourth|fifth|last)"
+                    r"(?:\s+one\b|\s+of (?:those|them|these)\b|(?=\s*[?!.,]|\s*$))", re.I)
+_PLACES = {"first": 0, "second": 1, "third": 2, "fourth": 3, "fifth": 4, "last": -1}
+_MARKERS = re.compile(r"(\s*\[\d+\])+\s*$")
+
+
+def listed(answer_text: str) -> list[str]:
+    """What an answer lists, by name: its list items ("- **Faithfulness** — ..."), else the items
+    of a line that lists them after a colon ("Four metrics: faithfulness, answer relevancy and
+    context recall.")."""
+    lines = [_MARKERS.sub("", line).strip() for line in answer_text.splitlines()]
+    items = [line[2:].strip() for line in lines if line.startswith(("- ", "* "))]
+    if len(items) < 2:
+        inline = next((m.group(1) for line in lines if (m := re.search(r":\s+([^:]+?)\.?$", line))
+                       and re.search(r",|\band\b|\bor\b", m.group(1))), "")
+        items = [i for i in re.split(r",\s*(?:and\s+|or\s+)?|\s+(?:and|or)\s+", inline) if i.strip()]
+    return [_name(item) for item in items] if len(items) >= 2 else []
+
+
+def _name(item: str) -> str:
+    """An item's name: its bold lead, or what comes before its colon or dash."""
+    bold = re.match(r"\*\*(.+?)\*\*", item)
+    name = bold.group(1) if bold else re.split(r":\s| [—–→-] ", item, maxsplit=1)[0]
+    return name.strip().rstrip(":.")
+
+
+def resolve_place(question: str, history: list[dict]) -> str:
+    """The question with "the first of those" replaced by what the last answer listed first
+    ("What does the first of those measure?" -> "What does faithfulness measure?"); unchanged when
+    it names no place or the last answer listed nothing."""
+    place = _PLACE.search(question)
+    last = next((_text(t.get("content")) for t in reversed(history or []) if t.get("role") == "assistant"), "")
+    items = listed(last) if place else []
+    n = _PLACES[place.group("n").lower()] if place else 0
+    if not items or n >= len(items):
+        return question
+    return question[:place.start()] + items[n] + question[place.end():]
+
+
 def offline_search_query(question: str, history: list[dict]) -> str:
     previous = previous_questions(history)
     if previous and looks_like_followup(question):
