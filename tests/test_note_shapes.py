@@ -374,6 +374,16 @@ def test_a_follow_up_naming_a_place_in_the_last_list_asks_about_that_item(tmp_pa
     assert "everything the reference answer needs" in last.text
 
 
+def test_a_table_without_outer_pipes_is_answered_row_by_row_with_its_header(tmp_path, embedder):
+    services = one_note(tmp_path, embedder, "retrievers.md", (
+        "# Retrieval\n\n## Retrievers compared\n\nThe retrievers I tried:\n\n"
+        "Retriever | Kind | Strength\n--- | --- | ---\nBM25 | keyword | exact names and rare terms\n"
+        "MiniLM | dense | paraphrases\n\n## Chunking\n\nSplit on headings first, then on paragraphs.\n"))
+    answer = services.ask.ask("What kind of retriever is BM25, and what is its strength?")
+    assert "Retriever: BM25 · Kind: keyword · Strength: exact names and rare terms" in answer.text
+    assert "|" not in answer.text
+
+
 def test_a_collapsible_faq_entry_is_answered_by_its_answer_not_its_summary(tmp_path, embedder):
     services = one_note(tmp_path, embedder, "README.md", (
         "# Search FAQ\n\n## Retrieval\n\n"

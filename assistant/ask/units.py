@@ -32,6 +32,8 @@ _PROSE_LINE = re.compile(r"^(?:[-*+]\s|\d+[.)]\s|>|[A-Z][^=(){}\[\]]*[.!?:]$)")
 _RULE = re.compile(r"^\s*(?:-{3,}|\*{3,}|_{3,})\s*$")
 _TABLE_ROW = re.compile(r"^\s*\|(.*)\|\s*$")
 _TABLE_RULE = re.compile(r"^\s*\|?\s*:?-{3,}")
+_BARE_ROW = re.compile(r"^\s*(.*?)\s*$")
+_BARE_RULE = re.compile(r"^\s*:?-{3,}:?\s*(?:\|\s*:?-{3,}:?\s*)+\|?\s*$")
 # HTML that notes exported from the web carry; a literal "<BOS/>" in a note about tokens is text.
 _TAG = re.compile(r"</?(?:a|abbr|article|aside|audio|b|big|blockquote|br|caption|center|cite|code|dd|del|details|"
                   r"div|dl|dt|em|figcaption|figure|font|footer|h[1-6]|header|hr|i|iframe|img|ins|kbd|li|main|"
@@ -137,6 +139,8 @@ def split_units(chunk: Chunk) -> list[Unit]:
         # What introduces the block below it, across blank lines: code or a table.
         lead, introducing = introducing, (None if line.strip() else introducing)
         row = _TABLE_ROW.match(line)
+        if not row and "|" in line and (header is not None or n + 1 < len(lines) and _BARE_RULE.match(lines[n + 1])):
+            row = _BARE_ROW.match(line)  # "BM25 | keyword": GitHub's tables may leave out the outer pipes
         if not row:
             header = None
             table_lead = None
