@@ -384,6 +384,18 @@ def test_a_table_without_outer_pipes_is_answered_row_by_row_with_its_header(tmp_
     assert "|" not in answer.text
 
 
+def test_a_flashcard_export_with_question_and_answer_split_by_a_tab_is_answered_by_the_card(tmp_path, embedder):
+    # Anki's "Notes in Plain Text" export: a header, then one card per line, front<TAB>back.
+    services = one_note(tmp_path, embedder, "rag-deck.txt", (
+        "#separator:tab\n#html:false\n"
+        "What does a reranker do?\tIt reorders the retrieved chunks by reading each together with the query.\n"
+        "Why do chunks overlap?\tSo that a sentence cut at a boundary is still found with its context.\n"
+        "What is hybrid search?\tDense and keyword retrieval run together, their rankings fused.\n"))
+    answer = services.ask.ask("Why should neighbouring chunks share some text?")
+    # The card's back alone: not its front, and not the next card's back.
+    assert lines_of(answer) == ["So that a sentence cut at a boundary is still found with its context. [1]"]
+
+
 def test_a_collapsible_faq_entry_is_answered_by_its_answer_not_its_summary(tmp_path, embedder):
     services = one_note(tmp_path, embedder, "README.md", (
         "# Search FAQ\n\n## Retrieval\n\n"

@@ -136,8 +136,8 @@ class SentencePicker:
             seen.add(_key(unit))
         # Room left: what the note says right after the answer, in reading order.
         for following in units[top.index + 1:]:
-            if len(block) + len(extra) >= most or following.is_title:
-                break
+            if len(block) + len(extra) >= most or following.is_title or following.after_question:
+                break  # a title, or the answer to the next question, starts something else
             if _key(following) not in seen and not following.code:
                 extra.append(following)
                 seen.add(_key(following))

@@ -192,6 +192,11 @@ def split_units(chunk: Chunk) -> list[Unit]:
                 display = display.lstrip("-–— ")  # "food." - a language model: a dash, not a list
             if not display or (i > 0 and _CAPTION.match(display)) or _TAGS_ONLY.match(display):
                 continue
+            if _unformatted(display).endswith("?"):
+                # A question inside a line ("What does a reranker do?<TAB>It reorders ...", "Why
+                # does this matter? Because ...") is no answer either; what follows answers it.
+                asked = _unformatted(display)
+                continue
             context = units[parent].display if parent is not None else ""
             leans_back = len(units) > first and bool(_POINTS_BACK.match(_unformatted(display)))
             if leans_back:
