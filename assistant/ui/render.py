@@ -57,11 +57,11 @@ def safe_markdown(text: str) -> str:
     return _LINK.sub(link, text)
 
 
-# The chat typesets $$...$$, \\(...\\) and \\[...\\] (KaTeX); a single $ stays a dollar.
+# The chat typesets $$...$$, \(...\) and \[...\] (KaTeX); a single $ stays a dollar.
 LATEX_DELIMITERS = [{"left": "$$", "right": "$$", "display": True},
                     {"left": "\\(", "right": "\\)", "display": False},
                     {"left": "\\[", "right": "\\]", "display": True}]
-# Inline TeX as notes write it ("$W_0$", "$\\frac{1}{k}$"), by Pandoc's rule: the opening $ has no
+# Inline TeX as notes write it ("$W_0$", "$\frac{1}{k}$"), by Pandoc's rule: the opening $ has no
 # space after it, the closing one none before it and no digit after it, so "$5 and $10" and
 # "$1.10" are money. It must also read as TeX: a command, a sub- or superscript, a brace, an
 # operator or a lone letter.
