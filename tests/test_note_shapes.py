@@ -394,6 +394,7 @@ def test_a_flashcard_export_with_question_and_answer_split_by_a_tab_is_answered_
     answer = services.ask.ask("Why should neighbouring chunks share some text?")
     # The card's back alone: not its front, and not the next card's back.
     assert lines_of(answer) == ["So that a sentence cut at a boundary is still found with its context. [1]"]
+    assert answer.citations[0].chunk.heading.endswith("Why do chunks overlap?")  # each card an entry
 
 
 def test_a_collapsible_faq_entry_is_answered_by_its_answer_not_its_summary(tmp_path, embedder):

@@ -113,7 +113,9 @@ def test_a_question_entry_is_a_card_whose_back_is_the_answer_not_the_question_ag
             "**Q:** What is chunk overlap? **A:** The text two neighbouring chunks share at their edge.\n\n"
             # A web FAQ's collapsible entry.
             "<details>\n<summary>What is hybrid search?</summary>\n\nDense and keyword retrieval run "
-            "together, their rankings fused.\n\n</details>\n")
+            "together, their rankings fused.\n\n</details>\n\n"
+            # Anki's plain-text export: front and back split by a tab.
+            "What is a bi-encoder?\tA model that embeds the query and each chunk separately.\n")
     chunks = Chunker(embedder.count_tokens).chunk("faq.md", [Section("Interview prep", text, 0)])
     cards = {c.question: c.answer for c in OfflineGenerator(chunks).generate_all() if c.type == "flashcard"}
     assert cards["How would you design an A/B test?"].startswith("Randomly split users into a control")
@@ -121,6 +123,7 @@ def test_a_question_entry_is_a_card_whose_back_is_the_answer_not_the_question_ag
     assert cards["What does a reranker do?"].startswith("It reorders the retrieved chunks")
     assert cards["What is chunk overlap?"].startswith("The text two neighbouring chunks share")
     assert cards["What is hybrid search?"].startswith("Dense and keyword retrieval run together")
+    assert cards["What is a bi-encoder?"].startswith("A model that embeds the query")
 
 
 def test_no_duplicate_questions(items):

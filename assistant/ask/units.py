@@ -14,10 +14,10 @@ from ..core.schema import Chunk
 from ..core.text import (
     HIGHLIGHT,
     MARKDOWN_LINK,
-    QA_ONE_LINE,
     QA_PREFIX,
     SUMMARY_QUESTION,
     WIKI_LINK,
+    qa_pair,
     sentences,
     unescaped,
     wiki_link_text,
@@ -171,9 +171,9 @@ def split_units(chunk: Chunk) -> list[Unit]:
                 body = f"**{callout_title}**" if callout_title else ""
         if body.startswith(":"):  # a definition list's definition ("Term" then ": what it means")
             body = body[1:].strip()
-        pair, summary = QA_ONE_LINE.match(body), SUMMARY_QUESTION.match(body)
+        pair, summary = qa_pair(body), SUMMARY_QUESTION.match(body)
         if pair:  # "Q: What is X? A: It is ...": the question is asked, the rest answers it
-            asked, body = pair.group("question"), body[pair.start("answer"):]
+            asked, body = pair[0], body[pair[2]:]
         elif summary:  # "<details><summary>Why X?</summary>It is ...", the answer on that line or below
             asked, body = summary.group("question").strip(), body[summary.end():]
         elif body and _never_an_answer(body) and _is_question(body):

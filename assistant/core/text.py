@@ -84,9 +84,21 @@ QA_PREFIX = re.compile(r"^\s*(?:\*\*|__)?(?P<kind>Q|A|Question|Answer)\s*[:.]\s*
 SUMMARY_QUESTION = re.compile(r"^\s*(?:<details[^>]*>\s*)?<summary[^>]*>\s*(?P<question>[^<]{1,300}\?)\s*</summary>\s*",
                               re.I)
 # A question and its answer on one line, as flashcards are written: "Q: What is X? A: It is ...".
-QA_ONE_LINE = re.compile(
+# Read it with qa_pair.
+_QA_ONE_LINE = re.compile(
     r"^\s*(?:\*\*|__)?(?:Q|Question)\s*[:.]\s*(?:\*\*|__)?\s*(?P<question>[^?\n]+\?)\s*(?:\*\*|__)?"
-    r"\s*(?:\*\*|__)?(?:A|Answer)\s*[:.]\s*(?:\*\*|__)?\s*(?P<answer>\S.*)$", re.I)
+    r"\s*(?:\*\*|__)?(?:A|Answer)\s*[:.]\s*(?:\*\*|__)?\s*(?P<answer>\S.*)$"
+    # Anki's plain-text export: a card's front and back on one line, split by a tab.
+    r"|^(?P<front>[^\t\n]*\S[^\t\n]*\?)\t+(?P<back>\S.*)$", re.I)
+
+
+def qa_pair(line: str) -> tuple[str, str, int] | None:
+    """(question, answer, where the answer starts) of a one-line flashcard, else None."""
+    m = _QA_ONE_LINE.match(line)
+    if not m:
+        return None
+    kind = "answer" if m.group("answer") is not None else "back"
+    return (m.group("question") or m.group("front")).strip(), m.group(kind), m.start(kind)
 
 
 def wiki_link_text(m: re.Match) -> str:

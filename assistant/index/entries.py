@@ -15,7 +15,7 @@ import re
 from dataclasses import replace
 
 from ..core.schema import Section
-from ..core.text import QA_ONE_LINE, SUMMARY_QUESTION
+from ..core.text import SUMMARY_QUESTION, qa_pair
 
 _FENCE = re.compile(r"^\s*(```|~~~)")
 # A paragraph that is nothing but bold: "**What is the bias-variance trade-off?**", "**Three factors:**"
@@ -78,9 +78,9 @@ def _entry_titles(lines: list[str]) -> list[tuple[int, str | None]]:
             continue
         if in_fence or not line.strip():
             continue
-        pair = QA_ONE_LINE.match(line)
+        pair = qa_pair(line)
         if pair:  # "Q: What is X? A: It is ...": one line is the whole entry, however many follow
-            found += [(i, _clean(pair.group("question"))), (i + 1, None)]
+            found += [(i, _clean(pair[0])), (i + 1, None)]
             continue
         summary = SUMMARY_QUESTION.match(line)
         if summary:  # "<details><summary>Why X?</summary> ... </details>": the entry is its block

@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from ..core.text import QA_ONE_LINE, QA_PREFIX, STOPWORDS, SUMMARY_QUESTION
+from ..core.text import QA_PREFIX, STOPWORDS, SUMMARY_QUESTION, qa_pair
 from ..core.text import sentences as split_sentences
 from ..index.notebooks import OUTPUT_MARK
 from .checking import NUMBER_WORDS, normalize
@@ -123,9 +123,9 @@ def without_title(text: str, title: str) -> str:
     the "A:" that marks its answer: the back of the card, not the front again."""
     lines = text.splitlines()
     first = next((n for n, line in enumerate(lines) if line.strip()), None)
-    pair = QA_ONE_LINE.match(lines[first]) if first is not None else None
-    if pair and plain(pair.group("question")) == plain(title):  # "Q: What is X? A: It is ..."
-        return "\n".join([pair.group("answer"), *lines[first + 1:]])
+    pair = qa_pair(lines[first]) if first is not None else None
+    if pair and plain(pair[0]) == plain(title):  # "Q: What is X? A: It is ..."
+        return "\n".join([pair[1], *lines[first + 1:]])
     summary = SUMMARY_QUESTION.match(text)
     if summary and plain(summary.group("question")) == plain(title):  # "<details><summary>Why X?</summary>..."
         return re.sub(r"</details>", "", text[summary.end():], flags=re.I)
