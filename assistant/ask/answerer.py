@@ -17,10 +17,11 @@ from typing import TYPE_CHECKING
 
 from ..core.errors import LLMError
 from ..core.schema import Answer, Citation, Hit
-from ..core.text import content_words, quotes_any, terms, unmarked
+from ..core.text import MARKERS_AT_END, content_words, quotes_any, terms, unmarked
 from .concepts import unknown_names
 from .conversation import (
     has_anaphora,
+    last_answer,
     llm_search_query,
     looks_like_followup,
     previous_questions,
@@ -173,7 +174,7 @@ class Answerer:
 
     def _conversation_passages(self, question: str, history: list[dict]) -> list[Hit]:
         """The passages the last answer quoted, as hits for `question` read after the last question."""
-        lines = _quoted_lines(_last_answer(history))
+        lines = _quoted_lines(last_answer(history))
         chunks = self.retriever.containing(lines) if lines else []
         return self.retriever.scored(chunks, question, context=previous_questions(history)[-1]) if chunks else []
 
@@ -184,7 +185,7 @@ class Answerer:
         previous = previous_questions(history)
         if not previous or not has_anaphora(question):
             return False
-        said = terms(f"{previous[-1]} {_last_answer(history)}")
+        said = terms(f"{previous[-1]} {last_answer(history)}")
         return not self.retriever.unknown_terms(" ".join(content_words(question))) or bool(terms(question) & said)
 
     def _near_conversation(self, question: str, history: list[dict]) -> bool:
@@ -193,7 +194,7 @@ class Answerer:
         previous = previous_questions(history)
         if not previous:
             return False
-        said = f"{previous[-1]} {unmarked(_last_answer(history))}"
+        said = f"{previous[-1]} {unmarked(last_answer(history))}"
         # embed_one remembers recent texts: the question was embedded for search already, and
         # the conversation is embedded once though both retrieval and the gate ask.
         embed = self.picker.embedder.embed_one
@@ -202,7 +203,7 @@ class Answerer:
     def _new_terms(self, question: str, history: list[dict]) -> set[str]:
         """Terms of a follow-up that the last question and answer did not use and the notes do:
         what it brings that is new."""
-        said = terms(" ".join(previous_questions(history)[-1:]) + " " + _last_answer(history))
+        said = terms(" ".join(previous_questions(history)[-1:]) + " " + last_answer(history))
         return {t for t in terms(question) - said if self.retriever.known_terms(t)}
 
     def _covered(self, focus: str, hits: list[Hit]) -> bool:
@@ -235,7 +236,7 @@ class Answerer:
                 if chunk.id not in seen:
                     seen.add(chunk.id)
                     passages.append(hit if chunk.id == hit.chunk.id else replace(hit, chunk=chunk))
-        already_said = _last_answer(list(history))
+        already_said = last_answer(list(history))
         # "it", "that": a follow-up that points back is most likely about what was just quoted.
         continuing = ({(h.chunk.source, h.chunk.heading) for h in _quoted(passages, already_said)}
                       if points_back else set())
@@ -303,7 +304,7 @@ def _merged(*groups: list[Hit]) -> list[Hit]:
 
 def _quoted_lines(answer_text: str) -> list[str]:
     """The quoted lines of an earlier answer, without markers, list dashes and bold marks."""
-    lines = [_MARKERS_AT_END.sub("", line).strip().lstrip("- ").replace("**", "")
+    lines = [MARKERS_AT_END.sub("", line).strip().lstrip("- ").replace("**", "")
              for line in answer_text.splitlines()]
     return [unmarked(line) for line in lines if len(line) > 15]
 
@@ -312,14 +313,6 @@ def _quoted(hits: list[Hit], answer_text: str) -> list[Hit]:
     """The passages an earlier answer quoted from."""
     lines = _quoted_lines(answer_text)
     return [h for h in hits if quotes_any(h.chunk.text, lines)]
-
-
-_MARKERS_AT_END = re.compile(r"(\s*\[\d+\])+\s*$")
-
-
-def _last_answer(history: list[dict]) -> str:
-    content = next((t.get("content") for t in reversed(history) if t.get("role") == "assistant"), "")
-    return content if isinstance(content, str) else ""
 
 
 def _best_similarity(hits: list[Hit]) -> float:

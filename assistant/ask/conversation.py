@@ -11,6 +11,7 @@ import re
 
 from ..core.errors import LLMError
 from ..core.support import Passage, key_terms, missing_facts
+from ..core.text import MARKERS_AT_END
 
 _ANAPHORA = re.compile(
     r"\b(it|its|that|this|those|these|they|them|their|he|she|his|her|there|the same|"
@@ -41,6 +42,12 @@ def _text(content) -> str:
     return str(content or "")
 
 
+def last_answer(history: list[dict]) -> str:
+    """The assistant's last reply in a history, as text ("" when there is none)."""
+    content = next((t.get("content") for t in reversed(history or []) if t.get("role") == "assistant"), "")
+    return content if isinstance(content, str) else ""
+
+
 def has_anaphora(question: str) -> bool:
     """A pronoun or reference ("they", "that", "the same") that can only mean something said before."""
     return bool(_ANAPHORA.search(question))
@@ -55,14 +62,13 @@ def looks_like_followup(question: str) -> bool:
 _PLACE = re.compile(r"\bthe (?P<n>first|second|third|fourth|fifth|last)"
                     r"(?:\s+one\b|\s+of (?:those|them|these)\b|(?=\s*[?!.,]|\s*$))", re.I)
 _PLACES = {"first": 0, "second": 1, "third": 2, "fourth": 3, "fifth": 4, "last": -1}
-_MARKERS = re.compile(r"(\s*\[\d+\])+\s*$")
 
 
 def listed(answer_text: str) -> list[str]:
     """What an answer lists, by name: its list items ("- **Faithfulness** — ..."), else the items
     of a line that lists them after a colon ("Four metrics: faithfulness, answer relevancy and
     context recall.")."""
-    lines = [_MARKERS.sub("", line).strip() for line in answer_text.splitlines()]
+    lines = [MARKERS_AT_END.sub("", line).strip() for line in answer_text.splitlines()]
     items = [line[2:].strip() for line in lines if line.startswith(("- ", "* "))]
     if len(items) < 2:
         inline = next((m.group(1) for line in lines if (m := re.search(r":\s+([^:]+?)\.?$", line))
@@ -83,8 +89,7 @@ def resolve_place(question: str, history: list[dict]) -> str:
     ("What does the first of those measure?" -> "What does faithfulness measure?"); unchanged when
     it names no place or the last answer listed nothing."""
     place = _PLACE.search(question)
-    last = next((_text(t.get("content")) for t in reversed(history or []) if t.get("role") == "assistant"), "")
-    items = listed(last) if place else []
+    items = listed(last_answer(history)) if place else []
     n = _PLACES[place.group("n").lower()] if place else 0
     if not items or n >= len(items):
         return question

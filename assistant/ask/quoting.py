@@ -18,7 +18,7 @@ import numpy as np
 from cachetools import LRUCache
 
 from ..core.schema import Chunk, Hit
-from ..core.text import terms
+from ..core.text import MARKERS_AT_END, terms
 from .cues import LIST_QUESTION, answer_cues
 from .units import Unit, children, ends_with_colon, meaning_of, split_units
 
@@ -173,14 +173,15 @@ class SentencePicker:
         # answers the learner's question too); any other entry's answer is read alone.
         asked = max(((float(vector @ q_vec), (hit.chunk.id, i)) for hit, (*_, questions) in zip(hits, read)
                      for i, vector in questions.items()), default=(0.0, None))[1]
-        if asked and asked[0] not in {h.chunk.id for h in hits if _entry_of(h) == _entry_of(hits[0])}:
+        if asked and asked[0] not in {h.chunk.id for h in hits if _entry(h) == _entry(hits[0])}:
             asked = None
         for hit, (units, vectors, alone, questions) in zip(hits, read):
             if not units:
                 continue
-            sims = np.maximum(vectors @ q_vec, alone @ q_vec)
+            by_itself = alone @ q_vec
+            sims = np.maximum(vectors @ q_vec, by_itself)
             read_alone = [i for i in questions if (hit.chunk.id, i) != asked]
-            sims[read_alone] = (alone @ q_vec)[read_alone]
+            sims[read_alone] = by_itself[read_alone]
             for unit, sim in zip(units, sims):
                 if unit.code:
                     continue
@@ -213,12 +214,9 @@ def _has_cue(unit: Unit, cues: list[re.Pattern]) -> bool:
     return any(cue.search(unit.display) for cue in cues)
 
 
-def _entry(unit: Unit) -> tuple[str, str]:
-    return unit.chunk.source, unit.chunk.heading
-
-
-def _entry_of(hit: Hit) -> tuple[str, str]:
-    return hit.chunk.source, hit.chunk.heading
+def _entry(item: Unit | Hit) -> tuple[str, str]:
+    """The note and heading a unit, or a hit, belongs to."""
+    return item.chunk.source, item.chunk.heading
 
 
 def _key(unit: Unit) -> str:
@@ -229,7 +227,7 @@ def said_in(answer_text: str) -> set[str]:
     """The units an earlier answer showed, as `_key` compares them."""
     out = set()
     for line in answer_text.splitlines():
-        line = re.sub(r"(\s*\[\d+\])+\s*$", "", line).strip().lstrip("-*").strip()
+        line = MARKERS_AT_END.sub("", line).strip().lstrip("-*").strip()
         if line:
             out.add(" ".join(line.replace("**", "").lower().split()))
     return out

@@ -176,7 +176,7 @@ def split_units(chunk: Chunk) -> list[Unit]:
             asked, body = pair[0], body[pair[2]:]
         elif summary:  # "<details><summary>Why X?</summary>It is ...", the answer on that line or below
             asked, body = summary.group("question").strip(), body[summary.end():]
-        elif body and _never_an_answer(body) and _is_question(body):
+        elif body and _is_question(body):
             asked = _unformatted(QA_PREFIX.sub("", body))
             continue
         if not body or _never_an_answer(body) or (_plain(body) == title and not body.rstrip("*").endswith(":")):
@@ -230,10 +230,7 @@ def _never_an_answer(line: str) -> bool:
     """A line a reader skips when looking for the answer: a question (the notes' own question
     lines and Q: lines), a caption, a reference, an image, a bare title ending in '?'."""
     plain = _unformatted(line)
-    qa = QA_PREFIX.match(line)
-    if qa and qa.group("kind").lower().startswith("q"):
-        return True
-    return (not plain or plain.endswith("?") or bool(_CAPTION.match(plain)) or bool(_REFERENCE.match(plain))
+    return (_is_question(line) or not plain or bool(_CAPTION.match(plain)) or bool(_REFERENCE.match(plain))
             or line.lstrip().startswith(("<img", "![", "<figure", "<i>Figure", "<em>Figure")))
 
 

@@ -125,6 +125,10 @@ def sentences(text: str) -> list[str]:
 # --- words ----------------------------------------------------------------------------------
 
 
+# The citation markers that end an answer's line: " [1]", " [1] [2]".
+MARKERS_AT_END = re.compile(r"(\s*\[\d+\])+\s*$")
+
+
 def unmarked(text: str) -> str:
     """Text without bold marks and Markdown escapes, its spacing collapsed: how a line an answer
     quoted is found again in its passage."""
