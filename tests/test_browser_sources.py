@@ -135,6 +135,19 @@ def test_selecting_a_section_shows_the_rendered_note_with_it_in_view(page):
     assert not page.errors
 
 
+
+def test_a_click_made_while_the_last_one_loads_is_still_followed(page):
+    # A learner who clicks a note and at once one of its sections must land on the section: the
+    # second click reaches the server while the first is still being answered.
+    open_sources(page)
+    page.evaluate("""() => {
+        document.querySelector('#sources-tree button.file[data-source="long-lesson.md"]').click();
+        document.querySelector('#sources-tree button.heading[data-heading="Long lesson > Gradient checkpointing"]').click();
+    }""")
+    mark = page.locator("#sources-view mark.section").first
+    expect(mark).to_contain_text("Gradient checkpointing trades compute for memory")
+    expect(mark).to_be_in_viewport()
+
 def test_a_note_with_script_and_onerror_runs_nothing(page):
     open_sources(page)
     page.locator("#sources-tree button.file", has_text="unsafe.md").click()

@@ -111,7 +111,9 @@ def build_class_tab(report, is_teacher, open_source: gr.Textbox, tabs: gr.Tabs, 
     outputs = [topics, missed, due]
     tab.select(class_report, None, outputs, show_progress="hidden")
     refresh_btn.click(class_report, None, outputs, show_progress_on=[topics], api_visibility="private")
-    missed.click(open_passage, None, [open_source, tabs], show_progress="hidden", api_visibility="private")
+    # As in Sources: a second "Open passage" clicked while the first loads is followed.
+    missed.click(open_passage, None, [open_source, tabs], show_progress="hidden", api_visibility="private",
+                 trigger_mode="multiple")
 
 
 def topics_html(rows: list[dict]) -> str:

@@ -9,8 +9,10 @@ endpoint from a script is refused on the server too.
 from __future__ import annotations
 
 import html
+import threading
 
 import gradio as gr
+from cachetools import LRUCache
 
 from ..core.errors import AssistantError
 from ..sources.folder import note_folders
@@ -39,8 +41,9 @@ element.addEventListener('click', (ev) => {
   picked = key(b);
   const d = b.closest('details');
   if (d) { d.open = true; if (b.dataset.source) opened.add(b.dataset.source); }
+  window.tutorClicks = (window.tutorClicks || 0) + 1;  // one count for the page's tree, hits and view
   trigger('click', {source: b.dataset.source || '', heading: b.dataset.heading || '',
-                    chunk: b.dataset.chunk || ''});
+                    chunk: b.dataset.chunk || '', n: window.tutorClicks});
 });
 element.addEventListener('toggle', (ev) => {
   const b = ev.target.querySelector && ev.target.querySelector('summary button[data-source]');
@@ -138,12 +141,26 @@ def build_sources_tab(sources, open_source: gr.Textbox) -> None:
                                               state.get("chunk"), mode_value)
         return html, {**state, "source": source}, gr.Button(interactive=bool(source))
 
-    def pick(mode_value: str, evt: gr.EventData):
+    # Every click is sent, and clicks are answered side by side (several events at once), so the
+    # answer to a click may come after the next one's: a note clicked, then at once one of its
+    # sections. Each click carries the page's count of clicks, and the answer to a click the page
+    # has since followed with another is dropped: the view always shows the last one.
+    last_click: LRUCache[str, int] = LRUCache(maxsize=4096)  # by page session
+    clicks_lock = threading.Lock()
+
+    def pick(mode_value: str, evt: gr.EventData, request: gr.Request):
         data = evt._data or {}
+        n, page = int(data.get("n") or 0), request.session_hash or ""
+        with clicks_lock:
+            last_click[page] = max(n, last_click.get(page, 0))
         state = {"source": data.get("source") or None, "heading": data.get("heading") or None,
                  "chunk": data.get("chunk") or None}
         mode_value = "note" if state["chunk"] else mode_value  # a passage is shown in its note
-        return *show(state, mode_value), mode_value
+        shown = (*show(state, mode_value), mode_value)
+        with clicks_lock:
+            if last_click.get(page, 0) > n:
+                return tuple(gr.skip() for _ in shown)
+        return shown
 
     def from_citation(chunk_id: str):
         if not chunk_id:
@@ -214,8 +231,10 @@ def build_sources_tab(sources, open_source: gr.Textbox) -> None:
                                   api_visibility="private")
     view_out = [view, current, delete_btn]
     refresh_out = [status, tree, folder]
+    # "multiple": Gradio's default drops a click made while the last one is being answered, and
+    # "always_last" sends the first click's data again instead of the last's (see pick).
     for source in (tree, hits, view):
-        source.click(pick, [mode], [*view_out, mode], show_progress="hidden")
+        source.click(pick, [mode], [*view_out, mode], show_progress="hidden", trigger_mode="multiple")
     mode.input(show, [current, mode], view_out, show_progress="hidden")
     open_source.change(from_citation, [open_source], [*view_out, mode], show_progress="hidden")
     query.submit(search, [query], [hits])
