@@ -64,6 +64,19 @@ def test_a_formula_in_an_answer_is_typeset_and_money_stays_money(page):
     expect(reply).not_to_contain_text("$W_0$")
     expect(reply).to_contain_text("$2 on a rented GPU, or $1.50")
     shot(page, "ask-formula")
+    # The passage beside the answer and the note in Sources typeset it too (MathML), quote marked.
+    card = page.locator("#sources-panel .cite").first
+    expect(card.locator("math").first).to_be_visible()
+    expect(card).not_to_contain_text("$W_0$")
+    page.locator("#open-cite-1").click()
+    view = page.locator("#sources-view")
+    expect(view.locator("mark.cited").first).to_be_in_viewport(timeout=30_000)
+    formula = view.locator("math").nth(1)  # \Delta W = BA
+    expect(formula).to_be_visible()
+    assert formula.bounding_box()["width"] > 20  # laid out as a formula, not an empty element
+    expect(view).not_to_contain_text("\\Delta")
+    expect(view).to_contain_text("$2 on a rented GPU, or $1.50")
+    shot(page, "sources-formula")
     assert page.errors == []
 
 

@@ -148,6 +148,24 @@ def test_obsidian_links_highlights_and_callouts_render_as_text_and_a_passage_is_
     assert marked and "[!" not in out and marked_text(out) == "Use enums List the allowed values in an enum."
 
 
+def test_formulas_are_typeset_as_mathml_and_money_broken_tex_and_code_stay_as_written():
+    text = ("LoRA learns $\\Delta W = BA$ with $r \\ll d$. It costs $5 and $10.\n\n"
+            "Broken: $\\frac{1}{$ here. Code: `$x_1$`.\n\n$$\\mathrm{MRR} = \\frac{1}{|Q|}$$\n\n"
+            "Sneaky: $x<script>alert(1)</script>$ and $\\text{<img src=x onerror=alert(1)>}$.\n")
+    out, _ = render_markdown(text)
+    assert out.count('<math display="inline">') >= 2 and '<math display="block">' in out
+    assert "<mi>Δ</mi>" in out and "<mo>≪</mo>" in out and "<mfrac>" in out
+    assert "It costs $5 and $10." in out
+    assert "$\\frac{1}{$" in out and "<code>$x_1$</code>" in out
+    assert "<script" not in out and "onerror" not in out and "<img" not in out
+    # A passage that starts inside a formula is marked from the whole formula on, which still renders.
+    plain, _ = render_markdown(text)
+    out, marked = render_markdown(text, [(text.index("W = BA"), text.index(" It costs"))], anchor="a")
+    assert marked and re.sub(r"</?mark[^>]*>", "", out) == plain
+    assert '<mark class="cited" id="a"><math display="inline">' in out and "LoRA" not in marked_text(out)
+    assert "<mi><mark" not in out  # marked whole, not symbol by symbol
+
+
 def test_front_matter_is_not_rendered_and_offsets_still_point_at_the_passage():
     note = NoteText("n.md", "markdown", NOTE, body_start=NOTE.index("# Retrieval"))
     start, end = span_of(NOTE, "Intro paragraph")

@@ -122,6 +122,16 @@ def sentences(text: str) -> list[str]:
     return [text[a:b] for a, b in sentence_spans(text)]
 
 
+# What is written between single dollars reads as a formula only when it looks like TeX: a command,
+# a sub- or superscript, a brace, an operator or a lone letter ("$W_0$", "$\frac{1}{k}$", "$x$"),
+# not a phrase between two prices. The chat and the Sources view typeset by this one test.
+_TEX_LIKE = re.compile(r"\\[A-Za-z]+|[_^{}=<>+*/|-]|&[lg]t;|^[A-Za-z]$")
+
+
+def looks_like_tex(text: str) -> bool:
+    return bool(_TEX_LIKE.search(text))
+
+
 # --- words ----------------------------------------------------------------------------------
 
 

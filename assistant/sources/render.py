@@ -15,10 +15,18 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import nh3
+from latex2mathml.converter import convert as tex_to_mathml
 from markdown_it import MarkdownIt
+from mdit_py_plugins.dollarmath import dollarmath_plugin
 
 from ..core.schema import Chunk
-from ..core.text import HIGHLIGHT, WIKI_LINK, split_front_matter, wiki_link_text
+from ..core.text import (
+    HIGHLIGHT,
+    WIKI_LINK,
+    looks_like_tex,
+    split_front_matter,
+    wiki_link_text,
+)
 from ..index.loaders import (
     HTML as HTML_TYPES,
 )
@@ -93,10 +101,44 @@ def read_note(root: Path, rel: str) -> NoteText:
 # HTML is shown as text.
 # Raw HTML in a note is shown as text, never rendered: notes about LLMs are full of literal
 # "<BOS/>" or "<think>" that a browser would swallow, and nothing in a note can then run.
+# Formulas ($...$ inline by Pandoc's rule, as the chat reads them; $$...$$ as a block) become
+# MathML, which browsers typeset themselves: no script, and nothing to load.
 _MARKDOWN = MarkdownIt("commonmark", {"html": False}).enable(["table", "strikethrough"])
 
+
+def _formula(tex: str, options: dict) -> str:
+    """A formula as MathML; one that is no TeX ("$ and $"), or TeX the converter cannot read, as
+    written. A highlight's sentinels inside it (core of render_markdown) go around it."""
+    opens = _OPEN if _OPEN in tex else ""
+    closes = _CLOSE if _CLOSE in tex else ""
+    tex = _SENTINELS.sub("", tex)
+    display = bool(options.get("display_mode"))
+    as_written = opens + html.escape(f"$${tex}$$" if display else f"${tex}$") + closes
+    if not display and not looks_like_tex(tex):
+        return as_written
+    try:
+        mathml = tex_to_mathml(tex, display="block" if display else "inline")
+    except Exception:  # a note's broken TeX (an unclosed brace, an unknown command) is shown as written
+        return as_written
+    return f"{opens}{mathml}{closes}"
+
+
+_MARKDOWN.use(dollarmath_plugin, allow_space=False, allow_digits=False, renderer=_formula)
+
+# MathML's elements and the attributes latex2mathml writes; nothing in them can run or fetch.
+_MATHML = {
+    "math": {"display"}, "mrow": set(), "mi": {"mathvariant"}, "mn": set(), "mtext": set(), "mspace": {"width"},
+    "mo": {"stretchy", "fence", "separator", "lspace", "rspace", "form", "largeop", "movablelimits", "minsize",
+           "maxsize", "symmetric"},
+    "msub": set(), "msup": set(), "msubsup": set(), "mfrac": {"linethickness"}, "msqrt": set(), "mroot": set(),
+    "munder": {"accentunder"}, "mover": {"accent"}, "munderover": set(), "mstyle": {"displaystyle", "scriptlevel"},
+    "mtable": {"columnalign", "rowspacing", "columnspacing", "columnlines", "rowlines", "frame"},
+    "mtr": set(), "mtd": {"columnalign"}, "mpadded": {"width", "height", "depth", "lspace", "voffset"},
+    "mphantom": set(), "menclose": {"notation"},
+}
+
 _CLEANER = nh3.Cleaner(
-    tags=set(nh3.ALLOWED_TAGS) - {"area", "map", "nav", "header", "footer"},
+    tags=set(nh3.ALLOWED_TAGS) - {"area", "map", "nav", "header", "footer"} | set(_MATHML),
     clean_content_tags={"script", "style"},
     attributes={
         "a": {"href", "title"},
@@ -105,6 +147,7 @@ _CLEANER = nh3.Cleaner(
         "td": {"align", "colspan", "rowspan"},
         "th": {"align", "colspan", "rowspan", "scope"},
         "abbr": {"title"},
+        **{tag: attrs for tag, attrs in _MATHML.items() if attrs},
     },
     url_schemes={"http", "https", "mailto"},
     url_relative="deny",  # a relative link would navigate the app away; a relative image is a 404
@@ -206,11 +249,23 @@ def _wrap_marked(fragment: str, cls: str, anchor: str | None) -> tuple[str, bool
         pieces.append((True, m.group(0)))
         pos = m.end()
     pieces.append((False, fragment[pos:]))
+    in_math = False
     for is_tag, piece in pieces:
         if is_tag:
             for ch in _SENTINELS.findall(piece):  # a sentinel inside an attribute (an image's alt)
                 inside = ch == _OPEN
+            # A formula is marked whole, not symbol by symbol (its sentinels sit outside it).
+            if piece.startswith("<math") and inside:
+                ident = f' id="{html.escape(anchor)}"' if anchor and not marked else ""
+                out.append(f'<mark class="{cls}"{ident}>')
+                marked = in_math = True
             out.append(_SENTINELS.sub("", piece))
+            if piece == "</math>" and in_math:
+                out.append("</mark>")
+                in_math = False
+            continue
+        if in_math:
+            out.append(piece)
             continue
         for part in re.split(f"([{_OPEN}{_CLOSE}])", piece):
             if part == _OPEN:

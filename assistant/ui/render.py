@@ -6,6 +6,7 @@ import html
 import re
 
 from ..core.schema import Answer, Chunk, Citation, Hit
+from ..core.text import looks_like_tex
 from ..sources.render import quote_spans, render_markdown
 
 
@@ -63,18 +64,16 @@ LATEX_DELIMITERS = [{"left": "$$", "right": "$$", "display": True},
                     {"left": "\\[", "right": "\\]", "display": True}]
 # Inline TeX as notes write it ("$W_0$", "$\frac{1}{k}$"), by Pandoc's rule: the opening $ has no
 # space after it, the closing one none before it and no digit after it, so "$5 and $10" and
-# "$1.10" are money. It must also read as TeX: a command, a sub- or superscript, a brace, an
-# operator or a lone letter.
+# "$1.10" are money. It must also read as TeX (core/text looks_like_tex).
 _CODE_SPAN = re.compile(r"(`+)[^`]*?\1")
 _INLINE_TEX = re.compile(r"(?<![\\$\w])\$(?=[^\s$])([^$\n]*?[^\s$\\]|[^\s$])\$(?![\d$])")
-_TEX_LIKE = re.compile(r"\\[A-Za-z]+|[_^{}=<>+*/|-]|&[lg]t;|^[A-Za-z]$")
 
 
 def inline_math(text: str) -> str:
     """`text` with its inline TeX written between \\( and \\), which the chat typesets; code spans
     and amounts of money stay as they are."""
     def convert(part: str) -> str:
-        return _INLINE_TEX.sub(lambda m: f"\\({m.group(1)}\\)" if _TEX_LIKE.search(m.group(1)) else m.group(0),
+        return _INLINE_TEX.sub(lambda m: f"\\({m.group(1)}\\)" if looks_like_tex(m.group(1)) else m.group(0),
                                part)
 
     out, end = [], 0
