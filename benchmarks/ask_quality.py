@@ -77,6 +77,8 @@ SETS = {
     "notebooks": (DATA / "notes/notebooks", ["notebooks.json"], "notebooks.json"),
     "word": (DATA / "notes/word", ["word.json"], "word.json"),
     "flashcards": (DATA / "notes/flashcards", ["flashcards.json"], "flashcards.json"),
+    "plaintext": (DATA / "notes/plaintext", ["plaintext.json"], "plaintext.json"),
+    "outliner": (DATA / "notes/outliner", ["outliner.json"], "outliner.json"),
 }
 LLM_ENV = ("OPENAI_API_KEY", "OPENAI_BASE_URL", "ASSISTANT_MODEL", "ASSISTANT_LLM_TIMEOUT",
            "ASSISTANT_LLM_PROMPT_TOKENS")
@@ -133,7 +135,9 @@ def in_section(q: dict, chunk) -> bool:
     (at any depth, so an entry under a section still counts), or, for a PDF, it is the page."""
     if q.get("page") is not None and chunk.page is not None:
         return chunk.page == q["page"] and (not q.get("file") or chunk.source.endswith(q["file"]))
-    return q["section"] in [part.strip() for part in chunk.heading.split(" > ")]
+    parts = [part.strip() for part in chunk.heading.split(" > ")]
+    # A numbered topic ("7) Reranking") is named by its words too.
+    return q["section"] in parts + [re.sub(r"^\d+[.)]\s+", "", part) for part in parts]
 
 
 def check_data(questions: list[dict], chunks) -> list[str]:
