@@ -573,3 +573,38 @@ def test_a_word_document_is_read_by_its_styles(tmp_path, embedder):
     # The Markdown escapes of the conversion ("2022\\)") are read, not quoted.
     answer = services.ask.ask("Which system introduced continuous batching?")
     assert "Orca (Yu et al., 2022) as iteration-level scheduling" in answer.text and "\\" not in answer.text
+
+
+PLAIN_TEXT_NOTES = """RAG notes - what I learned
+started 2024-02-20, I add to this whenever I read something
+
+1) What RAG is
+
+RAG = retrieve relevant text from your own documents at question time and paste
+it into the prompt. The name comes from a 2020 paper by Lewis and colleagues.
+
+2) Chunking
+
+Chunk size is the most important knob; 256-512 tokens is a common start.
+
+PROMPT INJECTION
+
+Any text the model reads can carry instructions that override yours. The term
+was coined by Simon Willison in September 2022, by analogy with SQL injection.
+- the leading space is usually glued onto the token, so " hello" and "hello"
+  are different ids
+vocab size - the number of distinct tokens the tokenizer knows about here
+token id - an integer index into the model's embedding matrix
+"""
+
+
+def test_plain_text_notes_are_split_at_their_topic_lines_and_never_quote_them(tmp_path, embedder):
+    services = one_note(tmp_path, embedder, "rag.txt", PLAIN_TEXT_NOTES)
+    headings = {c.heading for c in services.retriever.chunks}
+    # The first line names the note; numbered and capitalised topic lines are its sections.
+    assert headings == {"RAG notes - what I learned", "RAG notes - what I learned > 1) What RAG is",
+                        "RAG notes - what I learned > 2) Chunking", "RAG notes - what I learned > PROMPT INJECTION"}
+    answer = services.ask.ask("What is prompt injection?")
+    assert not answer.refused and answer.citations[0].chunk.heading.endswith("PROMPT INJECTION")
+    assert not any(line.startswith(("PROMPT INJECTION", "RAG notes")) for line in answer.text.splitlines())
+

@@ -83,7 +83,7 @@ def load(path: Path, rel: str) -> Document:
     if suffix in MDX:
         text = strip_mdx(text)
     if suffix in TEXT:
-        return Document(stem, [Section(stem, text, 0)] if text.strip() else [])
+        return text_document(text, stem)
     return markdown_document(text, stem)
 
 
@@ -171,6 +171,67 @@ def _plain(inline_markdown: str) -> str:
     """Heading text without emphasis, code or link markup."""
     text = re.sub(r"!?\[([^\]]*)\]\([^)]*\)", r"\1", inline_markdown)
     return re.sub(r"[*_`]+", "", text).strip()
+
+
+# --- plain text -----------------------------------------------------------------------------
+
+# The topic lines plain-text notes are written with, each standing apart from its text: a title
+# underlined with === or ---, a line in capitals ("CHUNKING"), a numbered topic ("7) Reranking")
+# or a short line ending in a colon ("Fine-tuning vs prompting:").
+_UNDERLINE = re.compile(r"^ {0,3}(=+|-+)\s*$")
+_CAPITALS = re.compile(r"^(?=(?:[^a-z]*[A-Z]){3})[^a-z]{3,60}$")
+_NUMBERED_TOPIC = re.compile(r"^\d{1,2}[.)]\s+\S[^\n]{0,55}$")
+_COLON_TOPIC = re.compile(r"^\S[^\n]{0,48}:$")
+_TITLE_LINE = re.compile(r"^\S[^\n]{0,79}(?<![.!?,;:])$")
+_LIST_ITEM = re.compile(r"^\s*(?:[-*+•o>]|\d+[.)]|[a-z][.)]|[-=]>)\s")
+
+
+def text_document(text: str, fallback_title: str) -> Document:
+    """Plain text split at its topic lines, as Markdown is at its headings; an underlined first
+    line is the document's title. Topic lines are left out of the sections' text, as headings are,
+    and offsets point into `text` as given."""
+    lines = text.split("\n")
+    starts = [0]
+    for line in lines:
+        starts.append(starts[-1] + len(line) + 1)
+    blank = [not line.strip() for line in lines] + [True]
+    topics: list[tuple[int, int, str]] = []  # (first line, line after, name)
+    for i, line in enumerate(lines):
+        if blank[i] or i > 0 and not blank[i - 1] or line != line.lstrip():
+            continue  # a topic line stands apart, at the margin
+        name = line.strip()
+        # A numbered topic has blank lines around it; a numbered step does not.
+        item = bool(_LIST_ITEM.match(line)) and not (blank[i + 1] and _NUMBERED_TOPIC.match(name))
+        if item:
+            continue
+        if i + 1 < len(lines) and _UNDERLINE.match(lines[i + 1]):
+            topics.append((i, i + 2, name))
+        elif blank[i + 1] and (_CAPITALS.match(name) or not name.endswith((".", "!", "?", ";", ",")) and (
+                _NUMBERED_TOPIC.match(name) or _COLON_TOPIC.match(name))):
+            topics.append((i, i + 1, name.rstrip(":").strip()))
+    title, position = fallback_title, 0
+    first_line = next((i for i, b in enumerate(blank) if not b), 0)
+    if topics and topics[0][0] == first_line and topics[0][1] - topics[0][0] == 2:
+        _, after, title = topics.pop(0)
+        position = starts[min(after, len(lines))]
+    elif _TITLE_LINE.match(lines[first_line]) and not _LIST_ITEM.match(lines[first_line]) and not (
+            topics and topics[0][0] == first_line) and (len(lines[first_line]) <= 60 or blank[first_line + 1]):
+        # A short first line that ends no sentence names the note ("RAG notes - retrieval ..."); a
+        # long one may be prose the margin cut.
+        title, position = lines[first_line].strip(), starts[first_line + 1]
+    sections: list[Section] = []
+
+    def add(heading: str, start: int, end: int) -> None:
+        raw = text[start:end]
+        if raw.strip():
+            sections.append(Section(heading, raw.strip(), start + len(raw) - len(raw.lstrip())))
+
+    heading = title
+    for first, after, name in topics:
+        add(heading, position, starts[first])
+        heading, position = f"{title} > {name}", starts[min(after, len(lines))]
+    add(heading, position, len(text))
+    return Document(title, sections)
 
 
 # --- MDX ------------------------------------------------------------------------------------
