@@ -608,3 +608,15 @@ def test_plain_text_notes_are_split_at_their_topic_lines_and_never_quote_them(tm
     assert not answer.refused and answer.citations[0].chunk.heading.endswith("PROMPT INJECTION")
     assert not any(line.startswith(("PROMPT INJECTION", "RAG notes")) for line in answer.text.splitlines())
 
+
+def test_a_sentence_the_margin_cut_is_read_whole(tmp_path, embedder):
+    services = one_note(tmp_path, embedder, "rag.txt", PLAIN_TEXT_NOTES)
+    answer = services.ask.ask("Who coined the term prompt injection?")
+    # One sentence over two lines: it is quoted whole, not as "The term was coined by".
+    assert "The term was coined by Simon Willison in September 2022" in answer.text
+    # A list item's wrapped text is part of the item; glossary lines stay lines of their own.
+    from assistant.ask.units import split_units
+    chunk = next(c for c in services.retriever.chunks if c.heading.endswith("PROMPT INJECTION"))
+    shown = [u.display for u in split_units(chunk)]
+    assert 'the leading space is usually glued onto the token, so " hello" and "hello" are different ids' in shown
+    assert "token id - an integer index into the model's embedding matrix" in shown

@@ -116,6 +116,7 @@ def split_units(chunk: Chunk) -> list[Unit]:
     title = _plain(re.sub(r"^(?:Page \d+: )?(?:\d+(?:\.\d+)*\.?\s+)?", "", chunk.heading.split(" > ")[-1]))
     lines = chunk.text.split("\n")
     in_code = _starts_in_code(lines)
+    lines = _unwrapped(lines, in_code)
     introducing: Unit | None = None  # a line ending with ":" right before a code block or a table
     table_lead: Unit | None = None  # the line that introduces the current table
     # The question an FAQ entry opens with (its heading, a bold question line, a "Q:" line): the
@@ -214,6 +215,64 @@ def split_units(chunk: Chunk) -> list[Unit]:
             if body.rstrip().endswith(":"):
                 introducing = units[-1]  # "... Reference a variable instead:" is what the code shows
     return units
+
+
+# What opens a line of its own: a list item (also plain text's "o", "a)", "->" and "=>"), a quote,
+# a heading, a table row or rule, a fence, a "Q:"/"A:" line.
+_BLOCK_START = re.compile(r"^\s*(?:[-*+•o>]\s|\d+[.)]\s|[a-z][.)]\s|[-=]>|→|#|\||```|~~~|(?:Q|A|Question|Answer)\s*[:.]"
+                          r"|[\w-]+::\s)", re.I)  # the last: an outliner's property line ("id:: 6523a1b2")
+# A line of code outside a fence (an outliner's code block under a bullet): an assignment or a call.
+_CODE_LINE = re.compile(r"^\s*[\w.\[\]\"']+\s*(?:[-+*/]?=|\()")
+_UNDERLINE = re.compile(r"^\s*(?:=+|-+)\s*$")
+# Words a sentence does not end on: a line ending on one was cut by the writer's margin.
+_RUNS_ON = frozenset("a an the of to in on for with by from and or but nor as at into onto than that which who whose "
+                     "whom is are was were be been has have had this these those its their our your my his her if "
+                     "when while because via per vs so such".split())
+# A line this long that stops mid-sentence was cut by the margin (editors wrap at 72-80 columns).
+_WRAPPED_LENGTH = 50
+# A glossary line of its own: "token id - integer index ...", "top-k: how many chunks ...".
+_TERM_LINE = re.compile(r"^\s*[^\s.!?:]{1,25}(?: [^\s.!?:]{1,25}){0,3}(?:\s[-–—=]|:)\s")
+
+
+def _unwrapped(lines: list[str], in_code: bool) -> list[str]:
+    """Lines as written, with a line that the writer's margin cut joined to its continuation (kept
+    verbatim, newline included): "The term was coined by" + "Simon Willison in September 2022."
+    is one sentence. A continuation is not a line of its own (an item, a quote, a heading, a row)
+    and either hangs deeper under a long line (a list item's wrapped text) or goes on a long line
+    that stops mid-sentence: on a comma, an open bracket or a word no sentence ends on, or before
+    a lower-case word."""
+    out: list[str] = []
+    joinable = False  # whether the last line in `out` may take a continuation
+    for line in lines:
+        fence = bool(_FENCE.match(line))
+        if (joinable and not fence and not in_code and line.strip() and not _BLOCK_START.match(line)
+                and not _UNDERLINE.match(line) and _continues(out[-1], line)):
+            out[-1] += "\n" + line
+            continue
+        out.append(line)
+        if fence:
+            in_code = not in_code
+        joinable = bool(line.strip()) and not in_code and not fence and not _UNDERLINE.match(line) \
+            and not _TABLE_ROW.match(line) and "|" not in line
+    return out
+
+
+def _continues(before: str, line: str) -> bool:
+    """Whether `line` carries on the sentence the (joined) line `before` was cut in."""
+    last = before.rsplit("\n", 1)[-1]
+    end = last.rstrip().rstrip("*_\"'”’")
+    if not end or end[-1] in ".!?:;" or len(last.strip()) < _WRAPPED_LENGTH:
+        return False
+    if _CODE_LINE.match(line) or _CODE_LINE.match(last):
+        return False
+    first_indent = len(before) - len(before.lstrip())
+    if len(line) - len(line.lstrip()) > first_indent:
+        return True  # hangs under it: a list item's or a term's wrapped text
+    if _TERM_LINE.match(line):
+        return False
+    words = end.split()
+    return (end[-1] in ",(" or before.count("(") > before.count(")") or words[-1].lower() in _RUNS_ON
+            or line.lstrip()[:1].islower())
 
 
 def _starts_in_code(lines: list[str]) -> bool:
