@@ -22,7 +22,8 @@ _ATTRIBUTION = (r"\bet al\b|\b(?:[Cc]oined|[Ii]ntroduced|[Pp]roposed|[Ii]nvented
 _ASKS_ORIGIN = re.compile(
     r"\bwho (?:first )?(?:came up with|coined|invented|introduced|proposed|created|developed|wrote|published|"
     r"named|designed)\b|\b(?:which|what) (?:paper|authors?|researchers?|team|lab|group|company|system|work)s?\b"
-    r"[^?]*\b(?:first|introduced|proposed|came up with|coined|invented|published)\b|\bwhere was it published\b",
+    r"[^?]*\b(?:first|introduced|proposed|came up with|coined|invented|published|originally|comes? from|came from)\b"
+    r"|\bwhere was it published\b",
     re.I)
 _DATE = (r"\b(?:19|20)\d\d\b|\b(?:January|February|March|April|May|June|July|August|September|October|"
          r"November|December)\b")
