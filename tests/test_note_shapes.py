@@ -622,3 +622,36 @@ def test_a_sentence_the_margin_cut_is_read_whole(tmp_path, embedder):
     shown = [u.display for u in split_units(chunk)]
     assert 'the leading space is usually glued onto the token, so " hello" and "hello" are different ids' in shown
     assert "token id - an integer index into the model's embedding matrix" in shown
+
+
+# A Logseq page: one outline, its topics short bullets (bold, plain or a heading bullet) with their
+# points nested under them, and block properties.
+OUTLINER_NOTE = """- Prompting
+    - tags:: llm, prompts
+    - Prompt engineering is writing and iterating on instructions until the model reliably does what you want.
+    - **System prompts**
+        - the system message sets role, rules, tone and output format for the whole conversation
+        - not a security boundary: users can often extract the system prompt, so never put secrets in it
+    - Few-shot prompting
+        - put k input and output examples in the prompt and the model picks up the pattern
+        - the order of the examples alone can swing accuracy a lot
+        - paper:: Brown et al., 2020, "Language Models are Few-Shot Learners"
+          id:: 6523a1b2-4c1e-4f3a-9d2b-7e8f1a2b3c4d
+    - ## Chain-of-thought
+        - few-shot examples that show step-by-step reasoning before the answer
+        - zero-shot CoT: just append "Let's think step by step."
+"""
+
+
+def test_an_outliners_topics_are_entries_and_its_titles_and_metadata_are_never_quoted(tmp_path, embedder):
+    services = one_note(tmp_path, embedder, "Prompting.md", OUTLINER_NOTE)
+    assert {c.heading for c in services.retriever.chunks} == {
+        "Prompting", "Prompting > System prompts", "Prompting > Few-shot prompting", "Prompting > Chain-of-thought"}
+    answer = services.ask.ask("Should I put secrets in the system prompt?")
+    assert lines_of(answer)[0].startswith("not a security boundary")
+    assert answer.citations[0].chunk.heading == "Prompting > System prompts"
+    for question in ("What is chain-of-thought prompting?", "Which paper introduced few-shot prompting?"):
+        shown = lines_of(services.ask.ask(question))
+        assert not any(line.lstrip("- ").startswith(("#", "tags", "id", "**")) for line in shown)
+    # A property that holds content reads as "key: value".
+    assert "paper: Brown et al., 2020" in services.ask.ask("Which paper introduced few-shot prompting?").text

@@ -172,6 +172,9 @@ def split_units(chunk: Chunk) -> list[Unit]:
                 body = f"**{callout_title}**" if callout_title else ""
         if body.startswith(":"):  # a definition list's definition ("Term" then ": what it means")
             body = body[1:].strip()
+        prop = _PROPERTY.match(body)
+        if prop and prop["key"].lower() in _METADATA_KEYS:
+            continue  # an outliner's block metadata ("id:: 6523a1b2", "tags:: llm"), as front matter is
         pair, summary = qa_pair(body), SUMMARY_QUESTION.match(body)
         if pair:  # "Q: What is X? A: It is ...": the question is asked, the rest answers it
             asked, body = pair[0], body[pair[2]:]
@@ -182,6 +185,8 @@ def split_units(chunk: Chunk) -> list[Unit]:
             continue
         if not body or _never_an_answer(body) or (_plain(body) == title and not body.rstrip("*").endswith(":")):
             continue  # the passage's own heading (a slide title) is no answer; a lead-in ending in ":" is kept
+        if marker and _HEADING_MARK.match(body):
+            continue  # an outliner's heading bullet ("- ## Planning") titles the points under it
         while open_lines and not _encloses(units[open_lines[-1]], indent, bool(marker)):
             open_lines.pop()
         parent = open_lines[-1] if open_lines else None
@@ -189,6 +194,8 @@ def split_units(chunk: Chunk) -> list[Unit]:
         introduces = body.rstrip("*").rstrip().endswith(":") or bool(_ONLY_BOLD.match(body))
         for i, piece in enumerate(p.strip() for p in sentences(body) if p.strip()):
             display = _readable(piece)
+            if prop and i == 0:
+                display = display.replace("::", ":", 1)  # "history:: OpenAI shipped ..." reads "history: ..."
             if i > 0:
                 display = display.lstrip("-–— ")  # "food." - a language model: a dash, not a list
             if not display or (i > 0 and _CAPTION.match(display)) or _TAGS_ONLY.match(display):
@@ -283,6 +290,12 @@ def _starts_in_code(lines: list[str]) -> bool:
         return False
     before = [line.strip() for line in lines[: fences[0]] if line.strip() and not line.lstrip().startswith("#")]
     return bool(before) and not any(_PROSE_LINE.match(line) for line in before)
+
+
+_HEADING_MARK = re.compile(r"#{1,6}\s")
+# An outliner's property line; Logseq's own keys hold metadata, never a note's content.
+_PROPERTY = re.compile(r"^(?P<key>[\w-]+)::\s")
+_METADATA_KEYS = frozenset("id collapsed heading title alias tags icon public filters template created-at updated-at".split())
 
 
 def _never_an_answer(line: str) -> bool:

@@ -111,8 +111,38 @@ def _entry_titles(lines: list[str]) -> list[tuple[int, str | None]]:
     # Bold-led paragraphs are entries only as a run (a glossary); one alone is just emphasis.
     if len(leads) >= 2:
         found += leads
+    found += _outline_topics(lines)
     found = [(i, t) for i, t in found if i < len(lines)]
     return sorted(dict(found).items())  # one cut per line; a title wins over a resume there
+
+
+# An outliner's page (Logseq, Workflowy, Roam) is nearly all bullets: a topic is a short bullet
+# ("- **ReAct**", "- Tool calling") whose points nest under it.
+_OUTLINE_SHARE = 0.7
+_BULLET = re.compile(r"^(?P<indent>\s*)[-*+]\s+(?P<text>.*)$")
+_TOPIC = re.compile(r"^(?:#{1,6}\s+)?(?!\s*(?:TODO|DONE|LATER|NOW)\b)[^.!?;\n]{1,60}$")
+
+
+def _outline_topics(lines: list[str]) -> list[tuple[int, str]]:
+    """The topics of a section written as an outline: at the shallowest depth where at least two
+    bullets have points nested under them (a page's single title bullet is passed through), each
+    such bullet that reads as a title. Each topic is an entry with its nested points."""
+    text = [(i, line) for i, line in enumerate(lines) if line.strip()]
+    bullets = {i: m for i, line in text if (m := _BULLET.match(line.rstrip("\n")))}
+    if len(bullets) < 4 or len(bullets) < _OUTLINE_SHARE * len(text):
+        return []
+    depth = lambda i: len(bullets[i].group("indent").expandtabs(4))  # noqa: E731
+    if len({depth(i) for i in bullets}) < 3:  # a list of points under a heading, not a page's tree
+        return []
+    def has_points(i: int) -> bool:
+        after = next((j for j, _ in text if j > i), None)
+        return after in bullets and depth(after) > depth(i)
+    for level in sorted({depth(i) for i in bullets}):
+        heads = [i for i in bullets if depth(i) == level and has_points(i)]
+        if len(heads) >= 2:
+            return [(i, _clean(title.lstrip("#"))) for i in heads
+                    if _TOPIC.match(title := bullets[i].group("text").strip()) and _clean(title.lstrip("#"))]
+    return []
 
 
 def _answer_end(lines: list[str], i: int) -> int | None:

@@ -131,7 +131,9 @@ def markdown_document(text: str, fallback_title: str) -> Document:
     tokens = _md.parse(text[body_start:])
     first_line = text.count("\n", 0, body_start)
     for i, tok in enumerate(tokens):
-        if tok.type == "heading_open" and tok.map:
+        # A heading inside a list item ("- ## Planning", an outliner's heading bullet) heads only
+        # that item, which the entries read as an outline topic (entries.py); it is no section.
+        if tok.type == "heading_open" and tok.map and tok.level == 0:
             level = int(tok.tag[1])
             inline = tokens[i + 1].content.strip() if i + 1 < len(tokens) else ""
             headings.append(
