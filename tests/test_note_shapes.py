@@ -635,7 +635,7 @@ OUTLINER_NOTE = """- Prompting
     - Few-shot prompting
         - put k input and output examples in the prompt and the model picks up the pattern
         - the order of the examples alone can swing accuracy a lot
-        - paper:: Brown et al., 2020, "Language Models are Few-Shot Learners"
+        - source paper:: Brown et al., 2020, "Language Models are Few-Shot Learners"
           id:: 6523a1b2-4c1e-4f3a-9d2b-7e8f1a2b3c4d
     - ## Chain-of-thought
         - few-shot examples that show step-by-step reasoning before the answer
@@ -654,4 +654,4 @@ def test_an_outliners_topics_are_entries_and_its_titles_and_metadata_are_never_q
         shown = lines_of(services.ask.ask(question))
         assert not any(line.lstrip("- ").startswith(("#", "tags", "id", "**")) for line in shown)
     # A property that holds content reads as "key: value".
-    assert "paper: Brown et al., 2020" in services.ask.ask("Which paper introduced few-shot prompting?").text
+    assert "source paper: Brown et al., 2020" in services.ask.ask("Which paper introduced few-shot prompting?").text

@@ -227,7 +227,7 @@ def split_units(chunk: Chunk) -> list[Unit]:
 # What opens a line of its own: a list item (also plain text's "o", "a)", "->" and "=>"), a quote,
 # a heading, a table row or rule, a fence, a "Q:"/"A:" line.
 _BLOCK_START = re.compile(r"^\s*(?:[-*+•o>]\s|\d+[.)]\s|[a-z][.)]\s|[-=]>|→|#|\||```|~~~|(?:Q|A|Question|Answer)\s*[:.]"
-                          r"|[\w-]+::\s)", re.I)  # the last: an outliner's property line ("id:: 6523a1b2")
+                          r"|\w[\w -]*::\s)", re.I)  # the last: an outliner's property line ("id:: 6523a1b2")
 # A line of code outside a fence (an outliner's code block under a bullet): an assignment or a call.
 _CODE_LINE = re.compile(r"^\s*[\w.\[\]\"']+\s*(?:[-+*/]?=|\()")
 _UNDERLINE = re.compile(r"^\s*(?:=+|-+)\s*$")
@@ -294,7 +294,7 @@ def _starts_in_code(lines: list[str]) -> bool:
 
 _HEADING_MARK = re.compile(r"#{1,6}\s")
 # An outliner's property line; Logseq's own keys hold metadata, never a note's content.
-_PROPERTY = re.compile(r"^(?P<key>[\w-]+)::\s")
+_PROPERTY = re.compile(r"^(?P<key>\w[\w -]*)::\s")
 _METADATA_KEYS = frozenset("id collapsed heading title alias tags icon public filters template created-at updated-at".split())
 
 
