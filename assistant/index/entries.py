@@ -134,9 +134,11 @@ def _outline_topics(lines: list[str]) -> list[tuple[int, str]]:
     depth = lambda i: len(bullets[i].group("indent").expandtabs(4))  # noqa: E731
     if len({depth(i) for i in bullets}) < 3:  # a list of points under a heading, not a page's tree
         return []
+    following = {i: j for (i, _), (j, _) in zip(text, text[1:])}  # each line's next non-blank line
+
     def has_points(i: int) -> bool:
-        after = next((j for j, _ in text if j > i), None)
-        return after in bullets and depth(after) > depth(i)
+        return following.get(i) in bullets and depth(following[i]) > depth(i)
+
     for level in sorted({depth(i) for i in bullets}):
         heads = [i for i in bullets if depth(i) == level and has_points(i)]
         if len(heads) >= 2:
