@@ -588,6 +588,9 @@ it into the prompt. The name comes from a 2020 paper by Lewis and colleagues.
 2) Chunking
 
 Chunk size is the most important knob; 256-512 tokens is a common start.
+Two ways to split I tried
+  o fixed size: cut every N characters, with an overlap between chunks
+  o by headings: one chunk per section, split again when a section is too long
 
 PROMPT INJECTION
 
@@ -609,6 +612,10 @@ def test_plain_text_notes_are_split_at_their_topic_lines_and_never_quote_them(tm
     answer = services.ask.ask("What is prompt injection?")
     assert not answer.refused and answer.citations[0].chunk.heading.endswith("PROMPT INJECTION")
     assert not any(line.startswith(("PROMPT INJECTION", "RAG notes")) for line in answer.text.splitlines())
+    # Plain text's "o" bullets are list items, shown as the chat's own.
+    split = lines_of(services.ask.ask("What ways of splitting into chunks did I try?"))
+    assert any(line.startswith("- fixed size: cut every N characters") for line in split)
+    assert not any(line.lstrip("- ").startswith("o ") for line in split)
 
 
 def test_a_sentence_the_margin_cut_is_read_whole(tmp_path, embedder):
@@ -655,3 +662,18 @@ def test_an_outliners_topics_are_entries_and_its_titles_and_metadata_are_never_q
         assert not any(line.lstrip("- ").startswith(("#", "tags", "id", "**")) for line in shown)
     # A property that holds content reads as "key: value".
     assert "source paper: Brown et al., 2020" in services.ask.ask("Which paper introduced few-shot prompting?").text
+
+
+def test_an_outline_topics_card_shows_its_points_nested_under_it(tmp_path, embedder):
+    from bs4 import BeautifulSoup
+
+    from assistant.ui.render import citation_card
+
+    services = one_note(tmp_path, embedder, "Prompting.md", OUTLINER_NOTE)
+    answer = services.ask.ask("Should I put secrets in the system prompt?")
+    card = BeautifulSoup(citation_card(answer.citations[0]), "html.parser")
+    topic = card.find("strong", string="System prompts").parent  # the topic's own list item
+    points = [li.get_text(" ", strip=True) for li in topic.find("ul").find_all("li")]
+    assert points[0].startswith("the system message sets role") and len(points) == 2
+    assert card.find("mark").get_text().startswith("not a security boundary")
+    assert not card.find("pre") and not card.find("code")  # the points are not shown as code

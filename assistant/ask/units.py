@@ -23,7 +23,8 @@ from ..core.text import (
     wiki_link_text,
 )
 
-_LIST_MARK = re.compile(r"^(\s*)(?:[-*+]|\d+[.)])\s+")
+# A list item's marker; "•" and "o" are plain text's bullets (and a PDF's or a Word document's).
+_LIST_MARK = re.compile(r"^(\s*)(?:[-*+•o]|\d+[.)])\s+")
 _FENCE = re.compile(r"^\s*(```|~~~)")
 # Code with a comment of a few words after it: "lora_alpha=32,  # alpha = 2 * r, the rule of thumb".
 _COMMENTED = re.compile(r"\S.*?\s(?:#|//)\s*\w+\W+\w+\W+\w+")

@@ -322,10 +322,33 @@ def render_markdown(text: str, spans: Iterable[tuple[int, int]] = (), cls: str =
         moved.append((start, max(_close_position(text, end), start)))
     for start, end in reversed(_merged(moved)):  # from the end, so the earlier offsets stay valid
         text = text[:start] + _OPEN + text[start:end] + _CLOSE + text[end:]
-    clean = _obsidian(sanitize(_MARKDOWN.render(text)))
+    clean = _obsidian(sanitize(_MARKDOWN.render(_nested_under_first_item(text))))
     if not moved:
         return clean, False
     return _wrap_marked(clean, cls, anchor)
+
+
+_LEAD_ITEM = re.compile(f"^[{_OPEN}{_CLOSE}]*(?:[-*+]|\\d+[.)])[ \t]")
+
+
+def _nested_under_first_item(text: str) -> str:
+    """A passage cut out of a deep outline ("- **Self-consistency**" with its points under it)
+    starts at its first item, whose indentation was cut off with the text before it, while its
+    points keep theirs: Markdown would read them as code or run them into one line. When every
+    later line is indented and the first is an item, they are moved to nest under the first item,
+    keeping their steps."""
+    lines = text.split("\n")
+    rest = [line for line in lines[1:] if line.strip()]
+    if (not rest or not _LEAD_ITEM.match(lines[0]) or not _LEAD_ITEM.match(rest[0].lstrip(" \t"))
+            or any(line[:1] not in " \t" for line in rest)):
+        return text
+    def spaced(line: str) -> str:  # Logseq indents with tabs, which Markdown counts as 4 columns
+        body = line.lstrip(" \t")
+        return line[: len(line) - len(body)].expandtabs(4) + body
+
+    later = [spaced(line) for line in lines[1:]]
+    cut = min(len(line) - len(line.lstrip(" ")) for line in later if line.strip()) - 2
+    return "\n".join([lines[0], *(line[cut:] if line.strip() else line for line in later)]) if cut > 0 else text
 
 
 # Obsidian's own syntax, which Markdown shows as typed: a [[Note#Section|alias]] link, an
