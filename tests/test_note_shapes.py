@@ -677,3 +677,31 @@ def test_an_outline_topics_card_shows_its_points_nested_under_it(tmp_path, embed
     assert points[0].startswith("the system message sets role") and len(points) == 2
     assert card.find("mark").get_text().startswith("not a security boundary")
     assert not card.find("pre") and not card.find("code")  # the points are not shown as code
+
+
+REGULARIZATION_NOTE = """# Regularization
+
+**What is the difference between L1 and L2 regularization?**
+
+L1 regularization (Lasso) adds the sum of the absolute coefficients to the loss; L2 regularization (Ridge) adds the sum of their squares. Both pull coefficients towards zero, but in different ways.
+
+L1 can set coefficients exactly to zero, so it selects features and gives sparse models, while L2 shrinks every coefficient smoothly and almost never to exactly zero.
+
+The geometric explanation: draw the constraint region for two coefficients. For L1 it is a diamond with its corners on the axes; for L2 it is a circle. The loss contours usually meet the diamond first at a corner, where one coefficient is zero.
+
+- Correlated features: Lasso keeps one feature of a correlated group and drops the rest; Ridge spreads the weight across them, which is more stable.
+- Elastic net mixes both penalties; in scikit-learn the `l1_ratio` parameter sets the mix.
+"""
+
+
+def test_a_question_asking_two_things_is_answered_for_both(tmp_path, embedder):
+    from assistant.ask.cues import question_parts
+
+    services = one_note(tmp_path, embedder, "regularization.md", REGULARIZATION_NOTE)
+    asked = "Why does Lasso end up with exact zeros while ridge doesn't? Is there a picture I can keep in mind?"
+    answer = services.ask.ask(asked)
+    assert "Lasso" in answer.text and "diamond" in answer.text  # the second question is answered too
+    assert question_parts("What was the prize money, and what target did teams have to hit?") == [
+        "What was the prize money", "what target did teams have to hit"]
+    assert question_parts("Which metrics need a reference answer and which don't?") == [
+        "Which metrics need a reference answer and which don't?"]  # "which don't" asks nothing new

@@ -27,7 +27,7 @@ from .conversation import (
     previous_questions,
     resolve_place,
 )
-from .cues import asks_beyond_notes, asks_for_figure, has_figure
+from .cues import asks_beyond_notes, asks_for_figure, has_figure, question_parts
 from .generation import generate, nearest_topics
 from .prompt import NOT_COVERED
 from .quoting import Selection, SentencePicker, said_in
@@ -226,7 +226,8 @@ class Answerer:
             unknown = [n for n in unknown if n.strong]
         return list(dict.fromkeys(n.text for n in unknown))
 
-    def _select(self, focus: str, hits: list[Hit], history: list[dict] = (), points_back: bool = False) -> Selection:
+    def _select(self, focus: str, hits: list[Hit], history: list[dict] = (), points_back: bool = False,
+                parts: list[str] = ()) -> Selection:
         """The units that answer, read from whole entries: a passage found by search brings the
         other parts of its entry (small-to-big), so an answer is never cut at a chunk boundary."""
         passages: list[Hit] = []
@@ -240,13 +241,18 @@ class Answerer:
         # "it", "that": a follow-up that points back is most likely about what was just quoted.
         continuing = ({(h.chunk.source, h.chunk.heading) for h in _quoted(passages, already_said)}
                       if points_back else set())
-        return self.picker.pick(focus, passages, already_said=said_in(already_said), continuing=continuing)
+        return self.picker.pick(focus, passages, already_said=said_in(already_said), continuing=continuing,
+                                parts=parts)
 
     # --- offline ------------------------------------------------------------------------------
 
     def _extract(self, question: str, query: str, hits: list[Hit], notice: str | None,
                  history: list[dict] = ()) -> Answer:
-        selection = self._select(_focus(question, query), hits, history,
+        focus = _focus(question, query)
+        # The questions the learner asked in one ("What is X, and how much did it improve Y?");
+        # a question read with the previous one is one question.
+        parts = question_parts(question) if focus == question else []
+        selection = self._select(focus, hits, history, parts=parts,
                                  points_back=bool(history) and has_anaphora(question))
         numbers: dict[str, int] = {}
         quotes: dict[str, list[str]] = {}

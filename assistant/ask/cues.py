@@ -45,6 +45,20 @@ LIST_QUESTION = re.compile(
     r"differences|options|layers|levels|what are (?:the|some))\b", re.I)
 
 
+# Where a question asks a second question: "What is X, and how much did it improve Y?", "Why
+# does X? Is there a picture I can keep in mind?".
+_SECOND_QUESTION = re.compile(
+    r"(?:,?\s+(?:and|but)\s+|[?]\s+)(?=(?:what|how|why|which|who|whom|when|where|is|are|was|were|does|do|did|"
+    r"can|could|should|would|will)\b)", re.I)
+
+
+def question_parts(question: str) -> list[str]:
+    """The questions a learner's question asks, each as written; one part when it asks one."""
+    parts = [p.strip(" ,?") for p in _SECOND_QUESTION.split(question)]
+    parts = [p for p in parts if len(p.split()) >= 3]  # "and which don't" asks nothing new
+    return parts if len(parts) >= 2 else [question]
+
+
 def answer_cues(question: str) -> list[re.Pattern]:
     """Patterns a sentence answering `question` is likely to contain (a number, a duration, a reason)."""
     return [answer for asks, answer in _ANSWER_TYPES if asks.search(question)]

@@ -80,7 +80,7 @@ class SentencePicker:
     def pick(self, question: str, hits: list[Hit], *, already_said: set[str] = frozenset(),
              continuing: set[tuple[str, str]] = frozenset(), relative: float = 0.8,
              other_passage: float = 0.9, cue_weight: float = 0.05, diversity: float = 0.1,
-             most: int = 3) -> Selection:
+             most: int = 3, parts: list[str] = ()) -> Selection:
         """The answering unit first with what it needs to be read (its lead-in, its items), then
         units nearly as good (within `relative` of the best; another entry's within
         `other_passage`) that say something the answer has not said yet (`diversity`), then what
@@ -88,7 +88,8 @@ class SentencePicker:
         its paragraph, "Set one even in toy scripts.", comes with its reason), `most` units in all
         unless a list is asked for. When the best unit is one the conversation already showed
         (`already_said`, normalised display texts) and a new one is nearly as good, the new one
-        leads: a follow-up starts with what is new."""
+        leads: a follow-up starts with what is new. A question asking several (`parts`) gets the
+        best unit for each among the entries quoted."""
         scored = self.score(question, hits, cue_weight, continuing)
         if not scored:
             return Selection([], 0.0)
@@ -122,6 +123,18 @@ class SentencePicker:
                 extra.append(typed)
                 seen.add(_key(typed))
                 candidates = [(sc, u) for sc, u in candidates if _key(u) != _key(typed)]
+        if len(parts) > 1:
+            # "What is X, and how much did it improve Y?": each question asked gets its best
+            # sentence among the passages the answer quotes, so neither part goes unanswered.
+            quoted = {_entry(u) for u in block + extra}
+            for part in parts:
+                answer = next((u for _, u in self.score(part, hits, cue_weight, continuing)
+                               if _entry(u) in quoted and not u.is_title), None)
+                if answer is not None and _key(answer) not in seen:
+                    most += 1  # an answer to a question asked besides, not instead of a point
+                    extra.append(answer)
+                    seen.add(_key(answer))
+                    candidates = [(sc, u) for sc, u in candidates if _key(u) != _key(answer)]
         # Maximal marginal relevance: each next unit is the best one that does not repeat what
         # is already shown, so a second sentence adds a second point. (score() gave each text
         # once, so no candidate repeats another.)
