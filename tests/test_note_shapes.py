@@ -587,7 +587,8 @@ it into the prompt. The name comes from a 2020 paper by Lewis and colleagues.
 
 2) Chunking
 
-Chunk size is the most important knob; 256-512 tokens is a common start.
+Chunk size is the most important knob; 256-512 tokens is a common start. Each chunk keeps its
+position (source file, start offset, page) so that an answer can cite the exact passage.
 Two ways to split I tried
   o fixed size: cut every N characters, with an overlap between chunks
   o by headings: one chunk per section, split again when a section is too long
@@ -629,6 +630,10 @@ def test_a_sentence_the_margin_cut_is_read_whole(tmp_path, embedder):
     shown = [u.display for u in split_units(chunk)]
     assert 'the leading space is usually glued onto the token, so " hello" and "hello" are different ids' in shown
     assert "token id - an integer index into the model's embedding matrix" in shown
+    # A word before a bracket is prose, not a call in code: the line it opens carries on.
+    chunking = next(c for c in services.retriever.chunks if c.heading.endswith("2) Chunking"))
+    assert ("Each chunk keeps its position (source file, start offset, page) so that an answer can cite the "
+            "exact passage.") in [u.display for u in split_units(chunking)]
 
 
 # A Logseq page: one outline, its topics short bullets (bold, plain or a heading bullet) with their

@@ -230,7 +230,8 @@ def split_units(chunk: Chunk) -> list[Unit]:
 _BLOCK_START = re.compile(r"^\s*(?:[-*+•o>]\s|\d+[.)]\s|[a-z][.)]\s|[-=]>|→|#|\||```|~~~|(?:Q|A|Question|Answer)\s*[:.]"
                           r"|\w[\w -]*::\s)", re.I)  # the last: an outliner's property line ("id:: 6523a1b2")
 # A line of code outside a fence (an outliner's code block under a bullet): an assignment or a call.
-_CODE_LINE = re.compile(r"^\s*[\w.\[\]\"']+\s*(?:[-+*/]?=|\()")
+# A call has its bracket right after the name: "metadata (architecture, ...)" is prose.
+_CODE_LINE = re.compile(r"^\s*[\w.\[\]\"']+(?:\s*[-+*/]?=|\()")
 _UNDERLINE = re.compile(r"^\s*(?:=+|-+)\s*$")
 # Words a sentence does not end on: a line ending on one was cut by the writer's margin.
 _RUNS_ON = frozenset("a an the of to in on for with by from and or but nor as at into onto than that which who whose "
