@@ -225,10 +225,16 @@ def split_units(chunk: Chunk) -> list[Unit]:
     return units
 
 
+# An outliner's property line ("id:: 6523a1b2", "my defaults:: 0 for extraction"); Logseq's own
+# keys hold metadata, never a note's content.
+_PROPERTY_KEY = r"(?P<key>\w[\w -]*)::\s"
+_PROPERTY = re.compile(f"^{_PROPERTY_KEY}")
+_METADATA_KEYS = frozenset("id collapsed heading title alias tags icon public filters template created-at "
+                           "updated-at".split())
 # What opens a line of its own: a list item (also plain text's "o", "a)", "->" and "=>"), a quote,
-# a heading, a table row or rule, a fence, a "Q:"/"A:" line.
+# a heading, a table row or rule, a fence, a "Q:"/"A:" line, a property line.
 _BLOCK_START = re.compile(r"^\s*(?:[-*+•o>]\s|\d+[.)]\s|[a-z][.)]\s|[-=]>|→|#|\||```|~~~|(?:Q|A|Question|Answer)\s*[:.]"
-                          r"|\w[\w -]*::\s)", re.I)  # the last: an outliner's property line ("id:: 6523a1b2")
+                          f"|{_PROPERTY_KEY})", re.I)
 # A line of code outside a fence (an outliner's code block under a bullet): an assignment or a call.
 # A call has its bracket right after the name: "metadata (architecture, ...)" is prose.
 _CODE_LINE = re.compile(r"^\s*[\w.\[\]\"']+(?:\s*[-+*/]?=|\()")
@@ -295,9 +301,6 @@ def _starts_in_code(lines: list[str]) -> bool:
 
 
 _HEADING_MARK = re.compile(r"#{1,6}\s")
-# An outliner's property line; Logseq's own keys hold metadata, never a note's content.
-_PROPERTY = re.compile(r"^(?P<key>\w[\w -]*)::\s")
-_METADATA_KEYS = frozenset("id collapsed heading title alias tags icon public filters template created-at updated-at".split())
 
 
 def _never_an_answer(line: str) -> bool:

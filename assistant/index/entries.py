@@ -131,19 +131,17 @@ def _outline_topics(lines: list[str]) -> list[tuple[int, str]]:
     bullets = {i: m for i, line in text if (m := _BULLET.match(line.rstrip("\n")))}
     if len(bullets) < 4 or len(bullets) < _OUTLINE_SHARE * len(text):
         return []
-    depth = lambda i: len(bullets[i].group("indent").expandtabs(4))  # noqa: E731
-    if len({depth(i) for i in bullets}) < 3:  # a list of points under a heading, not a page's tree
+    depth = {i: len(m.group("indent").expandtabs(4)) for i, m in bullets.items()}
+    if len(set(depth.values())) < 3:  # a list of points under a heading, not a page's tree
         return []
     following = {i: j for (i, _), (j, _) in zip(text, text[1:])}  # each line's next non-blank line
-
-    def has_points(i: int) -> bool:
-        return following.get(i) in bullets and depth(following[i]) > depth(i)
-
-    for level in sorted({depth(i) for i in bullets}):
-        heads = [i for i in bullets if depth(i) == level and has_points(i)]
+    has_points = {i for i in bullets if following.get(i) in bullets and depth[following[i]] > depth[i]}
+    for level in sorted(set(depth.values())):
+        heads = [i for i in bullets if depth[i] == level and i in has_points]
         if len(heads) >= 2:
-            return [(i, _clean(title.lstrip("#"))) for i in heads
-                    if _TOPIC.match(title := bullets[i].group("text").strip()) and _clean(title.lstrip("#"))]
+            titles = [(i, bullets[i].group("text").strip()) for i in heads]
+            topics = [(i, _clean(title.lstrip("#"))) for i, title in titles if _TOPIC.match(title)]
+            return [(i, topic) for i, topic in topics if topic]
     return []
 
 

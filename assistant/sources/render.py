@@ -337,11 +337,13 @@ def _nested_under_first_item(text: str) -> str:
     points keep theirs: Markdown would read them as code or run them into one line. When every
     later line is indented and the first is an item, they are moved to nest under the first item,
     keeping their steps."""
+    if not _LEAD_ITEM.match(text):
+        return text  # most passages and every note open otherwise: nothing to split
     lines = text.split("\n")
     rest = [line for line in lines[1:] if line.strip()]
-    if (not rest or not _LEAD_ITEM.match(lines[0]) or not _LEAD_ITEM.match(rest[0].lstrip(" \t"))
-            or any(line[:1] not in " \t" for line in rest)):
+    if not rest or not _LEAD_ITEM.match(rest[0].lstrip(" \t")) or any(line[:1] not in " \t" for line in rest):
         return text
+
     def spaced(line: str) -> str:  # Logseq indents with tabs, which Markdown counts as 4 columns
         body = line.lstrip(" \t")
         return line[: len(line) - len(body)].expandtabs(4) + body
