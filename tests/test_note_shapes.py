@@ -710,3 +710,41 @@ def test_a_question_asking_two_things_is_answered_for_both(tmp_path, embedder):
         "What was the prize money", "what target did teams have to hit"]
     assert question_parts("Which metrics need a reference answer and which don't?") == [
         "Which metrics need a reference answer and which don't?"]  # "which don't" asks nothing new
+
+
+
+# A list two levels deep inside a longer entry: the follow-up's item must win over the one just shown.
+JUDGE_NOTE = """# Evaluation
+
+## Judging with a model
+
+A strong model grades another model's answers against a rubric. It scales to thousands of outputs, but it is itself a model with biases, so its scores need checking.
+
+Paper: Zheng et al., 2023, "Judging LLM-as-a-Judge with MT-Bench and Chatbot Arena".
+
+- modes
+  - single-answer grading: a score from 1 to 10
+  - pairwise comparison: which of two answers is better
+- **biases**
+  - position bias: in a pairwise comparison the judge tends to favour whichever answer it reads first
+  - verbosity bias: the judge tends to favour longer answers even when the extra text adds nothing
+  - self-preference bias: a judge rates answers written by its own model family higher
+  - weak at grading maths it cannot solve itself
+- good practice
+  - a small scale (1-3 or 1-5) is more consistent than 1-10
+  - ask for the reasoning before the score
+
+## Human evaluation
+
+Experts label a sample of outputs by hand; slow and costly, but the reference the judge is checked against.
+"""
+
+
+def test_a_bare_follow_up_naming_the_next_item_leads_with_that_item(tmp_path, embedder):
+    services = one_note(tmp_path, embedder, "evaluation.md", JUDGE_NOTE)
+    first = services.ask.ask("What is position bias when you use an LLM as a judge?")
+    assert "whichever answer it reads first" in first.text and "longer answers" not in first.text
+    history = [{"role": "user", "content": first.question}, {"role": "assistant", "content": first.text}]
+    follow = lines_of(services.ask.ask("And verbosity bias?", history))
+    items = [line for line in follow if line.startswith("- ")]
+    assert items[0].startswith("- verbosity bias: the judge tends to favour longer answers")

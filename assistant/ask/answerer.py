@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 
 from ..core.errors import LLMError
 from ..core.schema import Answer, Citation, Hit
-from ..core.text import MARKERS_AT_END, content_words, quotes_any, terms, unmarked
+from ..core.text import MARKERS_AT_END, content_words, quotes_any, stem, terms, unmarked
 from .concepts import unknown_names
 from .conversation import (
     has_anaphora,
@@ -204,7 +204,8 @@ class Answerer:
         """Terms of a follow-up that the last question and answer did not use and the notes do:
         what it brings that is new."""
         said = terms(" ".join(previous_questions(history)[-1:]) + " " + last_answer(history))
-        return {t for t in terms(question) - said if self.retriever.known_terms(t)}
+        # Words, not stems, go to the notes' vocabulary: it stems them itself ("verbosity").
+        return {stem(w) for w in content_words(question) if stem(w) not in said and self.retriever.known_terms(w)}
 
     def _covered(self, focus: str, hits: list[Hit]) -> bool:
         """Whether the passages found answer the question (see SENTENCE_EVIDENCE)."""
@@ -227,7 +228,7 @@ class Answerer:
         return list(dict.fromkeys(n.text for n in unknown))
 
     def _select(self, focus: str, hits: list[Hit], history: list[dict] = (), points_back: bool = False,
-                parts: list[str] = ()) -> Selection:
+                parts: list[str] = (), new_terms: set[str] = frozenset()) -> Selection:
         """The units that answer, read from whole entries: a passage found by search brings the
         other parts of its entry (small-to-big), so an answer is never cut at a chunk boundary."""
         passages: list[Hit] = []
@@ -242,7 +243,7 @@ class Answerer:
         continuing = ({(h.chunk.source, h.chunk.heading) for h in _quoted(passages, already_said)}
                       if points_back else set())
         return self.picker.pick(focus, passages, already_said=said_in(already_said), continuing=continuing,
-                                parts=parts)
+                                parts=parts, new_terms=new_terms)
 
     # --- offline ------------------------------------------------------------------------------
 
@@ -252,7 +253,10 @@ class Answerer:
         # The questions the learner asked in one ("What is X, and how much did it improve Y?");
         # a question read with the previous one is one question.
         parts = question_parts(question) if focus == question else []
-        selection = self._select(focus, hits, history, parts=parts,
+        # "And verbosity bias?" is chosen for with the last question's words, as it has no verb
+        # of its own; what it names leads over what the last answer already said.
+        new_terms = self._new_terms(question, list(history)) if history and focus != question else set()
+        selection = self._select(focus, hits, history, parts=parts, new_terms=new_terms,
                                  points_back=bool(history) and has_anaphora(question))
         numbers: dict[str, int] = {}
         quotes: dict[str, list[str]] = {}

@@ -80,7 +80,7 @@ class SentencePicker:
     def pick(self, question: str, hits: list[Hit], *, already_said: set[str] = frozenset(),
              continuing: set[tuple[str, str]] = frozenset(), relative: float = 0.8,
              other_passage: float = 0.9, cue_weight: float = 0.05, diversity: float = 0.1,
-             most: int = 3, parts: list[str] = ()) -> Selection:
+             most: int = 3, parts: list[str] = (), new_terms: set[str] = frozenset()) -> Selection:
         """The answering unit first with what it needs to be read (its lead-in, its items), then
         units nearly as good (within `relative` of the best; another entry's within
         `other_passage`) that say something the answer has not said yet (`diversity`), then what
@@ -89,8 +89,9 @@ class SentencePicker:
         unless a list is asked for. When the best unit is one the conversation already showed
         (`already_said`, normalised display texts) and a new one is nearly as good, the new one
         leads: a follow-up starts with what is new. A question asking several (`parts`) gets the
-        best unit for each among the entries quoted."""
-        scored = self.score(question, hits, cue_weight, continuing)
+        best unit for each among the entries quoted. Units naming one of `new_terms` (stems a
+        follow-up brings to the conversation) get a small lead."""
+        scored = self.score(question, hits, cue_weight, continuing, new_terms)
         if not scored:
             return Selection([], 0.0)
         best, top = scored[0]
@@ -169,9 +170,11 @@ class SentencePicker:
         return self.units(unit.chunk)[1][unit.index]
 
     def score(self, question: str, hits: list[Hit], cue_weight: float = 0.05,
-              continuing: set[tuple[str, str]] = frozenset()) -> list[tuple[float, Unit]]:
+              continuing: set[tuple[str, str]] = frozenset(),
+              new_terms: set[str] = frozenset()) -> list[tuple[float, Unit]]:
         """Every unit of the passages with its score, best first; units of the entries in
-        `continuing` (what a follow-up points back to) get a small lead."""
+        `continuing` (what a follow-up points back to), and units naming one of `new_terms`,
+        get a small lead."""
         if not hits:
             return []
         q_vec = self.embedder.embed_one(question)
@@ -213,6 +216,8 @@ class SentencePicker:
                     score += cue_weight  # "how long?" wants a duration, "why?" a reason
                 if _entry(unit) in continuing:
                     score += cue_weight
+                if new_terms & words:
+                    score += cue_weight  # "and verbosity bias?": the item that names it
                 if unit.pointer and not wants_reading:
                     score -= 0.1  # a reading list names where to learn more; the answer is elsewhere
                 if ends_with_colon(unit) and len(unit.display) < 40:
