@@ -79,6 +79,7 @@ SETS = {
     "flashcards": (DATA / "notes/flashcards", ["flashcards.json"], "flashcards.json"),
     "plaintext": (DATA / "notes/plaintext", ["plaintext.json"], "plaintext.json"),
     "outliner": (DATA / "notes/outliner", ["outliner.json"], "outliner.json"),
+    "html": (DATA / "notes/html", ["html.json"], "html.json"),
 }
 LLM_ENV = ("OPENAI_API_KEY", "OPENAI_BASE_URL", "ASSISTANT_MODEL", "ASSISTANT_LLM_TIMEOUT",
            "ASSISTANT_LLM_PROMPT_TOKENS")
