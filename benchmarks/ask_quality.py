@@ -275,7 +275,8 @@ def judge_in_scope(q: dict, answer) -> dict:
     fact_ok = len(present) == len(wanted) and (not any_of or bool(any_present))
 
     citations = {c.n: c for c in answer.citations}
-    markers = {int(n) for n in re.findall(r"\[(\d+)\]", answer.text)}
+    # "ranks[0]" in a quoted code line is an index, not a citation marker.
+    markers = {int(n) for n in re.findall(r"\[(\d+)\]", re.sub(r"`[^`\n]*`", "", answer.text))}
     markers_ok = markers == set(citations)
     passages = [(c.n, all(qt in c.chunk.text for qt in c.quotes) and bool(c.quotes)) for c in answer.citations]
     bad_quotes = [(c.n, qt) for c in answer.citations for qt in c.quotes if qt not in c.chunk.text]
