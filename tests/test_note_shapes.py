@@ -748,3 +748,27 @@ def test_a_bare_follow_up_naming_the_next_item_leads_with_that_item(tmp_path, em
     follow = lines_of(services.ask.ask("And verbosity bias?", history))
     items = [line for line in follow if line.startswith("- ")]
     assert items[0].startswith("- verbosity bias: the judge tends to favour longer answers")
+
+
+# An outliner writes a code block inside a bullet, its fence after the bullet's dash.
+LOOP_OUTLINE = """- ## The agent loop
+  - An agent calls the model in a loop and runs the tools it asks for until it answers.
+  - my minimal loop
+    - ```python
+      for step in range(MAX_STEPS):
+          reply = client.chat(messages=messages, tools=TOOLS)
+          if not reply.tool_calls:
+              return reply.content
+      raise RuntimeError("agent hit MAX_STEPS")
+      ```
+  - stop conditions
+    - I cap every run at max_steps = 10
+      - the model can keep calling tools forever, and every step costs tokens
+"""
+
+
+def test_a_code_block_inside_a_bullet_is_code_not_items(tmp_path, embedder):
+    services = one_note(tmp_path, embedder, "Agents.md", LOOP_OUTLINE)
+    shown = lines_of(services.ask.ask("How many steps do I let my agent run before stopping it?"))
+    assert any("max_steps = 10" in line for line in shown)
+    assert not any("```" in line or "RuntimeError" in line or "client.chat" in line for line in shown)

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from ..core.schema import Chunk
 from ..core.text import (
+    FENCE,
     HIGHLIGHT,
     MARKDOWN_LINK,
     QA_PREFIX,
@@ -25,7 +26,6 @@ from ..core.text import (
 
 # A list item's marker; "•" and "o" are plain text's bullets (and a PDF's or a Word document's).
 _LIST_MARK = re.compile(r"^(\s*)(?:[-*+•o]|\d+[.)])\s+")
-_FENCE = re.compile(r"^\s*(```|~~~)")
 # Code with a comment of a few words after it: "lora_alpha=32,  # alpha = 2 * r, the rule of thumb".
 _COMMENTED = re.compile(r"\S.*?\s(?:#|//)\s*\w+\W+\w+\W+\w+")
 # A line of prose, a list item or a quote (code rarely opens with a capital and ends a sentence).
@@ -125,7 +125,7 @@ def split_units(chunk: Chunk) -> list[Unit]:
     asked = _unformatted(chunk.heading.split(" > ")[-1]) if chunk.heading.rstrip().endswith("?") else ""
     shown_code = 0
     for n, line in enumerate(lines):
-        if _FENCE.match(line):
+        if FENCE.match(line):
             in_code = not in_code
             shown_code = 0
             continue
@@ -259,7 +259,7 @@ def _unwrapped(lines: list[str], in_code: bool) -> list[str]:
     out: list[str] = []
     joinable = False  # whether the last line in `out` may take a continuation
     for line in lines:
-        fence = bool(_FENCE.match(line))
+        fence = bool(FENCE.match(line))
         if (joinable and not fence and not in_code and line.strip() and not _BLOCK_START.match(line)
                 and not _UNDERLINE.match(line) and _continues(out[-1], line)):
             out[-1] += "\n" + line
@@ -293,7 +293,7 @@ def _continues(before: str, line: str) -> bool:
 def _starts_in_code(lines: list[str]) -> bool:
     """Whether a passage was cut out of a long code block: its first fence closes that block.
     A closing fence is bare, and what comes before it reads as code, not as prose, items or quotes."""
-    fences = [i for i, line in enumerate(lines) if _FENCE.match(line)]
+    fences = [i for i, line in enumerate(lines) if FENCE.match(line)]
     if len(fences) % 2 == 0 or lines[fences[0]].strip().strip("`~"):
         return False
     before = [line.strip() for line in lines[: fences[0]] if line.strip() and not line.lstrip().startswith("#")]

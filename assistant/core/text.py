@@ -78,6 +78,8 @@ WIKI_LINK = re.compile(r"(?<!!)\[\[([^\]|#]*)(?:#([^\]|]*))?(?:\|([^\]]*))?\]\]"
 HIGHLIGHT = re.compile(r"==(?=\S)(.+?)(?<=\S)==")
 
 
+# A line opening or closing a fenced code block; an outliner opens one inside a bullet ("- ```python").
+FENCE = re.compile(r"^\s*(?:(?:[-*+]|\d+[.)])\s+)?(```|~~~)")
 # The "Q:" / "**A:**" / "Question." that marks a line of a question-and-answer pair.
 QA_PREFIX = re.compile(r"^\s*(?:\*\*|__)?(?P<kind>Q|A|Question|Answer)\s*[:.]\s*(?:\*\*|__)?\s*", re.I)
 # A collapsible FAQ entry's question, as web FAQs write it: "<details><summary>Why X?</summary>".

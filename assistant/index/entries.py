@@ -15,9 +15,8 @@ import re
 from dataclasses import replace
 
 from ..core.schema import Section
-from ..core.text import SUMMARY_QUESTION, qa_pair
+from ..core.text import FENCE, SUMMARY_QUESTION, qa_pair
 
-_FENCE = re.compile(r"^\s*(```|~~~)")
 # A paragraph that is nothing but bold: "**What is the bias-variance trade-off?**", "**Three factors:**"
 _BOLD_LINE = re.compile(r"^\s*(\*\*|__)(?P<title>[^*_\n][^\n]{0,200}?)\1\s*(?P<after>[:?.]?)\s*$")
 # "**Q:** Why ...?" / "Q: Why ...?"
@@ -73,7 +72,7 @@ def _entry_titles(lines: list[str]) -> list[tuple[int, str | None]]:
     leads: list[tuple[int, str]] = []
     in_fence = False
     for i, line in enumerate(lines):
-        if _FENCE.match(line):
+        if FENCE.match(line):
             in_fence = not in_fence
             continue
         if in_fence or not line.strip():
