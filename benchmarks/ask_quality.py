@@ -249,7 +249,7 @@ def answer_lines(text: str) -> list[str]:
 
 def shape_of(answer) -> dict:
     """What an answer must never contain: a question line, a caption on its own, raw HTML, the
-    same sentence twice; and how many units it has."""
+    same sentence twice, a code fence as a line; and how many units it has."""
     if answer.refused:
         return {}
     lines = answer_lines(answer.text)
@@ -260,6 +260,7 @@ def shape_of(answer) -> dict:
         "caption_only": bool(plain) and all(_CAPTION.match(ln) for ln in plain),
         "html": bool(_HTML_TAG.search(answer.text)),
         "repeated": len({ln.lower() for ln in plain}) < len(plain),
+        "fence": any(ln.startswith(("```", "~~~")) for ln in plain),
     }
 
 
@@ -366,6 +367,7 @@ def evaluate(questions: list[dict], answers: dict, mode: str) -> tuple[dict, lis
             "caption_only": sum(sh["caption_only"] for sh in shapes),
             "html": sum(sh["html"] for sh in shapes),
             "repeated": sum(sh["repeated"] for sh in shapes),
+            "fence": sum(sh["fence"] for sh in shapes),
             "answers": len(shapes),
             "units_p50": percentile([sh["units"] for sh in shapes], 50),
             "answer_first_two": share(u <= 1 for u in correct_units),
@@ -400,7 +402,7 @@ def evaluate(questions: list[dict], answers: dict, mode: str) -> tuple[dict, lis
             problems.append("markers and citations disagree")
         shape = shape_of(a)
         problems += [f"shape: {name.replace('_', ' ')}" for name in ("question_line", "caption_only", "html",
-                                                                       "repeated") if shape.get(name)]
+                                                                       "repeated", "fence") if shape.get(name)]
         if problems:
             failures.append({
                 "id": q["id"], "question": q["question"], "problems": problems,
@@ -463,8 +465,8 @@ def report(figures: dict, failures: list[dict]) -> None:
         ("refusal recall (off-topic that were refused)", _pct(f["refusal_recall"])),
         ("in-scope questions refused", str(f["in_scope_refused"])),
         ("near-domain off-topic refused", _rate(f["near_refused"])),
-        ("answers with a question line / caption alone / HTML / a repeat",
-         "{question_line} / {caption_only} / {html} / {repeated} of {answers}".format(**f["shape"])),
+        ("answers with a question line / caption alone / HTML / a repeat / a code fence",
+         "{question_line} / {caption_only} / {html} / {repeated} / {fence} of {answers}".format(**f["shape"])),
         ("units (sentences or items) per answer p50", f"{f['shape']['units_p50']}"),
         ("answering unit among the first two (correct answers)", _rate(f["shape"]["answer_first_two"])),
     ]
@@ -608,7 +610,7 @@ def summary_table(results: dict) -> None:
     for name, entry in results.items():
         f = entry["offline"]["figures"]
         sh = f["shape"]
-        bad = sh["question_line"] + sh["caption_only"] + sh["html"] + sh["repeated"]
+        bad = sh["question_line"] + sh["caption_only"] + sh["html"] + sh["repeated"] + sh["fence"]
         rows.append((name, _short(f["correct"]), _short(f["follow_ups_correct"]),
                      f"{round(f['refusal_recall'] * f['off_topic'])}/{f['off_topic']}" if f["off_topic"] else "-",
                      _short(f["near_refused"]), str(f["in_scope_refused"]), str(bad),
