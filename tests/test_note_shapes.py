@@ -772,3 +772,25 @@ def test_a_code_block_inside_a_bullet_is_code_not_items(tmp_path, embedder):
     shown = lines_of(services.ask.ask("How many steps do I let my agent run before stopping it?"))
     assert any("max_steps = 10" in line for line in shown)
     assert not any("```" in line or "RuntimeError" in line or "client.chat" in line for line in shown)
+
+
+RERANKER_NOTE = """# My RAG pipeline
+
+## Retrieval
+
+I embed every chunk with bge-small and keep the top 20 by cosine similarity.
+
+## Adding a reranker
+
+The first 20 results are cheap to get but noisy. I score those 20 with `cross-encoder/ms-marco-MiniLM-L-6-v2` and keep the best 5. This raised hit rate@5 from 0.84 to 0.91 and added about 120 ms per query on my CPU.
+
+## Evaluation
+
+I track two numbers on 50 hand-written questions. **MRR** (mean reciprocal rank) is the average of one over the rank of the first gold chunk. It rewards putting the right chunk first, not just somewhere in the top 5. Faithfulness is judged by reading every answer myself.
+"""
+
+
+def test_a_sentence_is_about_the_topic_its_heading_names(tmp_path, embedder):
+    services = one_note(tmp_path, embedder, "rag.md", RERANKER_NOTE)
+    answer = services.ask.ask("Which reranker model did I plug in?")
+    assert "cross-encoder/ms-marco-MiniLM-L-6-v2" in lines_of(answer)[0]

@@ -31,6 +31,11 @@ _ASKS_FOR_READING = re.compile(r"\b(?:videos?|tutorials?|articles?|blogs?|posts?
                                r"reading|watch|resources?|references?|links?|talks?|lectures?|series)\b", re.I)
 
 
+# How much a word of a passage's own heading counts, against one of the sentence itself, when the
+# question's words are matched.
+HEADING_TERMS = 0.5
+
+
 @dataclass(frozen=True)
 class Selection:
     """The chosen units, the answering one first, grouped by the hit they come from."""
@@ -197,6 +202,7 @@ class SentencePicker:
             by_itself = alone @ q_vec
             sims = np.maximum(vectors @ q_vec, by_itself)
             read_alone = [i for i in questions if (hit.chunk.id, i) != asked]
+            heading = terms(hit.chunk.heading.split(" > ")[-1])
             sims[read_alone] = by_itself[read_alone]
             for unit, sim in zip(units, sims):
                 if unit.code:
@@ -207,7 +213,10 @@ class SentencePicker:
                 seen |= keys
                 # An FAQ answer's words include its question's: "nDCG" is named only there.
                 words = terms(meaning_of(f"{unit.context} {unit.display}" if unit.after_question else unit.display))
-                overlap = len(q_terms & words) / len(q_terms) if q_terms else 0.0
+                # A sentence leaves the topic its heading names unsaid ("I score those 20 with
+                # `cross-encoder/...`" under "Adding a reranker"): the heading's words count half.
+                shared = len(q_terms & words) + HEADING_TERMS * len(q_terms & (heading - words))
+                overlap = shared / len(q_terms) if q_terms else 0.0
                 # The sentence's meaning, and the meaning of its whole passage (which carries
                 # the heading: the topic a sentence alone often leaves implicit); shared terms
                 # break ties between near paraphrases.
