@@ -202,8 +202,8 @@ class SentencePicker:
             by_itself = alone @ q_vec
             sims = np.maximum(vectors @ q_vec, by_itself)
             read_alone = [i for i in questions if (hit.chunk.id, i) != asked]
-            heading = terms(hit.chunk.heading.split(" > ")[-1])
             sims[read_alone] = by_itself[read_alone]
+            heading = terms(hit.chunk.heading.split(" > ")[-1])
             for unit, sim in zip(units, sims):
                 if unit.code:
                     continue
