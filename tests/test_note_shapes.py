@@ -712,7 +712,6 @@ def test_a_question_asking_two_things_is_answered_for_both(tmp_path, embedder):
         "Which metrics need a reference answer and which don't?"]  # "which don't" asks nothing new
 
 
-
 # A list two levels deep inside a longer entry: the follow-up's item must win over the one just shown.
 JUDGE_NOTE = """# Evaluation
 

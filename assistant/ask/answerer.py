@@ -205,7 +205,7 @@ class Answerer:
         what it brings that is new."""
         said = terms(" ".join(previous_questions(history)[-1:]) + " " + last_answer(history))
         # Words, not stems, go to the notes' vocabulary: it stems them itself ("verbosity").
-        return {stem(w) for w in content_words(question) if stem(w) not in said and self.retriever.known_terms(w)}
+        return {s for w in content_words(question) if (s := stem(w)) not in said and self.retriever.known_terms(w)}
 
     def _covered(self, focus: str, hits: list[Hit]) -> bool:
         """Whether the passages found answer the question (see SENTENCE_EVIDENCE)."""
