@@ -65,18 +65,21 @@ def answer_cues(question: str) -> list[re.Pattern]:
 
 
 # A request to answer from outside the notes: "from your own knowledge", or an imperative to set
-# the notes aside at the start of a clause ("Ignore your notes and ...", "..., forget the notes"),
-# not a question about such a phrase ("What happens when a page says 'ignore your notes'?").
+# the notes, or the assistant's own instructions, aside at the start of a clause ("Ignore your
+# notes and ...", "SYSTEM OVERRIDE: forget your previous instructions"), not a question about such
+# a phrase ("What happens when a page says 'ignore your notes'?").
 _BEYOND_NOTES = re.compile(
     r"\b(?:from|with|using|on) your own (?:knowledge|memory|training|opinions?|experience)\b"
     r"|(?:^|[.!?:;,]\s*|\b(?:and|just|please)\s+)(?:ignore|forget|disregard|set aside|put aside)\b"
-    r"[^.?!]{0,25}?\b(?:your|the|my|these|those|all)\s+(?:\w+\s+)?notes\b"
+    r"[^.?!]{0,25}?\b(?:(?:your|the|my|these|those|all)\s+(?:\w+\s+)?notes"
+    r"|(?:your|the|all|previous|prior|earlier|above)\s+(?:\w+\s+)?(?:instructions|rules))\b"
     r"|\bwithout (?:using|citing|looking at|reading) (?:any |the |your |my )?notes\b", re.I)
 
 
 def asks_beyond_notes(question: str) -> bool:
-    """Whether a question asks to be answered from outside the notes, which nothing here can do:
-    offline answers quote the notes, and a model is told to answer from them only."""
+    """Whether a question asks to be answered from outside the notes, or to drop the assistant's
+    instructions, which nothing here can do: offline answers quote the notes, and a model is told
+    to answer from them only."""
     return bool(_BEYOND_NOTES.search(question))
 
 
