@@ -59,3 +59,12 @@ def test_a_link_followed_by_an_aside_and_a_citation_after_et_al_stay_in_their_se
         f"Such as {link} (conversation-driven agents).", "Next."]
     assert sentences("From Rafailov et al. (Stanford, 2023). It uses pairs.") == [
         "From Rafailov et al. (Stanford, 2023).", "It uses pairs."]
+
+
+def test_a_cited_work_named_by_et_al_is_the_subject_of_its_sentence():
+    # As glossaries cite: "Kaplan et al. (OpenAI, 2020) found ...", never "Kaplan et al." alone.
+    assert sentences("Rules for loss. Kaplan et al. (OpenAI, 2020) found power laws. Wei et al. showed CoT.") == [
+        "Rules for loss.", "Kaplan et al. (OpenAI, 2020) found power laws.", "Wei et al. showed CoT."]
+    # A sentence that ends on "et al." still ends there.
+    assert sentences("It was shown by Wei et al. The next one starts.") == [
+        "It was shown by Wei et al.", "The next one starts."]

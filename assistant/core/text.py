@@ -60,11 +60,13 @@ def sentence_spans(text: str) -> tuple[tuple[int, int], ...]:
                 if start >= end:
                     continue
             if spans and (any(a < start <= b for a, b in links) or text[start] in _NEVER_STARTS
-                          or _runs_on(text, spans[-1][1], start) or _ASIDE.match(text, start, end)):
+                          or _runs_on(text, spans[-1][1], start) or _ASIDE.match(text, start, end)
+                          or _cites_on(text, spans[-1][1], start)):
                 # A Markdown link is never two sentences, whatever its text ends with ("[What is X?](url)"),
                 # no sentence starts with "=", a comma or a closing bracket ("score(d) = sum ...",
-                # where syntok reads "d)" as a list number), and "(Stanford, 2023)." alone is a
-                # citation belonging to the sentence before.
+                # where syntok reads "d)" as a list number), "(Stanford, 2023)." alone is a
+                # citation belonging to the sentence before, and "Kaplan et al." names the
+                # subject of "(OpenAI, 2020) found smooth power laws." 
                 spans[-1] = (spans[-1][0], end)
             else:
                 spans.append((start, end))
@@ -112,6 +114,13 @@ _NEVER_STARTS = frozenset("=,;:)]}+/|")
 _ASIDE = re.compile(r"\([^()\n]*\)[.!?]?\s*$")
 # What may close a sentence after its last word: its punctuation, then quotes, brackets, emphasis.
 _SENTENCE_END = re.compile(r"[.!?…:;][\"'’”)\]*_`]*\s*$")
+
+
+def _cites_on(text: str, previous_end: int, start: int) -> bool:
+    """Whether a sentence syntok started after "et al." goes on with the cited work's year or
+    verb: "Kaplan et al. (OpenAI, 2020) found ...", "Wei et al. showed ..."."""
+    return text[:previous_end].endswith(" et al.") and (text[start] == "(" or text[start].islower()
+                                                        or text[start].isdigit())
 
 
 def _runs_on(text: str, previous_end: int, start: int) -> bool:
