@@ -443,6 +443,19 @@ def test_a_collapsible_html_block_is_never_quoted(tmp_path, embedder):
     assert "details>" not in answer.text and "summary>" not in answer.text
 
 
+def test_a_saved_web_pages_table_caption_is_never_an_answer(tmp_path, embedder):
+    # The page's converter escapes "1." ("Table 1\\."), which must not hide that it is a caption.
+    services = one_note(tmp_path, embedder, "vector-search.html", (
+        "<html><body><article><h1>Vector search</h1><h2>Index types</h2>"
+        "<p>HNSW builds a graph of neighbours and is the usual default for recall.</p>"
+        "<table><caption>Table 1. Index types at a glance (1M vectors, my own benchmarks)</caption>"
+        "<tr><th>Index</th><th>Recall</th></tr><tr><td>Flat</td><td>100%</td></tr>"
+        "<tr><td>HNSW</td><td>about 98%</td></tr></table></article></body></html>"))
+    answer = services.ask.ask("Which index types are there at a glance?")
+    assert not answer.refused
+    assert "Table 1" not in answer.text and "Index types at a glance" not in answer.text
+
+
 def test_code_is_quoted_only_under_the_sentence_that_introduces_it(tmp_path, embedder):
     services = one_note(tmp_path, embedder, "configuration.mdx", (
         "# Configuration\n\n## Secrets and API keys\n\n"

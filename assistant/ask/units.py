@@ -322,8 +322,8 @@ def _plain(text: str) -> str:
 
 
 def _unformatted(text: str) -> str:
-    """Text without HTML tags and bold marks."""
-    return _TAG.sub("", text).replace("**", "").replace("__", "").strip()
+    """Text without HTML tags, bold marks and Markdown escapes ("Table 1\\." from a web page)."""
+    return unescaped(_TAG.sub("", text)).replace("**", "").replace("__", "").strip()
 
 
 def children(units: list[Unit], parent: Unit) -> list[Unit]:
