@@ -456,6 +456,20 @@ def test_a_saved_web_pages_table_caption_is_never_an_answer(tmp_path, embedder):
     assert "Table 1" not in answer.text and "Index types at a glance" not in answer.text
 
 
+def test_an_answer_stops_before_a_label_line(tmp_path, embedder):
+    # An admonition's title ("Note") or an outline's label starts another point: it is not quoted
+    # as if it went on with the answer.
+    services = one_note(tmp_path, embedder, "serving.md", (
+        "# Serving\n\n## Load testing\n\n"
+        "Pick the highest concurrency at which p99 latency is still within target, then set the autoscaler "
+        "to add a replica at 80% of that value.\n\nNote\n\n"
+        "Warm the server with at least 20 requests before measuring.\n\n"
+        "## Quantization\n\nInt8 weights halve the memory of fp16 weights.\n"))
+    answer = services.ask.ask("After a load test, at what point should the autoscaler add another replica?")
+    assert not answer.refused and "80% of that value" in answer.text
+    assert not any(line.startswith("Note") for line in lines_of(answer))
+
+
 def test_code_is_quoted_only_under_the_sentence_that_introduces_it(tmp_path, embedder):
     services = one_note(tmp_path, embedder, "configuration.mdx", (
         "# Configuration\n\n## Secrets and API keys\n\n"

@@ -155,8 +155,9 @@ class SentencePicker:
             seen.add(_key(unit))
         # Room left: what the note says right after the answer, in reading order.
         for following in units[top.index + 1:]:
-            if len(block) + len(extra) >= most or following.is_title or following.after_question:
-                break  # a title, or the answer to the next question, starts something else
+            if len(block) + len(extra) >= most or following.is_title or following.after_question \
+                    or _is_label(following):
+                break  # a title, a label ("Note"), or the answer to the next question, starts something else
             if _key(following) not in seen and not following.code:
                 extra.append(following)
                 seen.add(_key(following))
@@ -234,6 +235,12 @@ class SentencePicker:
                 scored.append((score, unit))
         scored.sort(key=lambda s: -s[0])
         return scored
+
+
+def _is_label(unit: Unit) -> bool:
+    """A line of a few words that is no sentence: "Note", "Warning", "format": a label that
+    titles what comes under or after it."""
+    return unit.line_start and len(unit.display.split()) <= 3 and not re.search(r"[.!?:;]\W*$", unit.display)
 
 
 def _has_cue(unit: Unit, cues: list[re.Pattern]) -> bool:
