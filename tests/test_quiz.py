@@ -100,6 +100,24 @@ def test_a_notebook_section_of_code_and_output_is_no_card_to_say_back(embedder):
                              for c in cards)
 
 
+def test_code_opened_under_an_outliners_bullet_ends_where_its_fence_closes(embedder):
+    from assistant.core.schema import Section
+    from assistant.index.chunking import Chunker
+
+    text = ("- Retrieval\n"
+            "    - Embed the chunks once and store the vectors:\n"
+            "    - ```python\n"
+            "      vectors = model.encode(chunks)\n"
+            "      ```\n"
+            "    - **Chunk overlap**: the text two neighbouring chunks share at their edge, so a sentence "
+            "near a boundary keeps its context.\n")
+    chunks = Chunker(embedder.count_tokens).chunk("retrieval.md", [Section("Retrieval", text, 0)])
+    cards = OfflineGenerator(chunks).generate_all()
+    # The points after the code are notes again, not code: they become cards; the code does not.
+    assert any("Chunk overlap" in c.question for c in cards)
+    assert not any("model.encode" in c.answer or "model.encode" in c.question for c in cards)
+
+
 def test_a_question_entry_is_a_card_whose_back_is_the_answer_not_the_question_again(embedder):
     from assistant.core.schema import Section
     from assistant.index.chunking import Chunker

@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from ..core.text import QA_PREFIX, STOPWORDS, SUMMARY_QUESTION, qa_pair
+from ..core.text import FENCE, QA_PREFIX, STOPWORDS, SUMMARY_QUESTION, qa_pair
 from ..core.text import sentences as split_sentences
 from ..index.notebooks import OUTPUT_MARK
 from .checking import NUMBER_WORDS, normalize
@@ -80,7 +80,7 @@ def read_lines(text: str) -> list[Line]:
     lines: list[Line] = []
     in_code = False
     for raw in text.splitlines():
-        if raw.strip().startswith("```"):
+        if FENCE.match(raw):  # also "~~~", and "- ```python" as outliners open code under a bullet
             in_code = not in_code
             continue
         if in_code or not raw.strip() or re.fullmatch(r"\s*(-{3,}|\*{3,}|_{3,})\s*", raw):
@@ -108,7 +108,7 @@ def first_prose(text: str) -> str:
     kept: list[str] = []
     in_code = False
     for line in text.splitlines():
-        fence = line.strip().startswith(("```", "~~~"))
+        fence = bool(FENCE.match(line))
         if fence or in_code or line.startswith(OUTPUT_MARK):
             if any(k.strip() for k in kept):
                 break
