@@ -456,6 +456,24 @@ def test_a_saved_web_pages_table_caption_is_never_an_answer(tmp_path, embedder):
     assert "Table 1" not in answer.text and "Index types at a glance" not in answer.text
 
 
+def test_a_tables_caption_is_shown_above_the_row_that_answers(tmp_path, embedder):
+    # Two tables with the same header: only their captions say what the figures are.
+    services = one_note(tmp_path, embedder, "engines.md", (
+        "# Serving engines\n\n## Measurements\n\nI measured three engines on one A100.\n\n"
+        "Table 1. Time to first token at 8 concurrent requests\n\n"
+        "| Engine | Value |\n| --- | --- |\n| vLLM | 180 ms |\n| TGI | 210 ms |\n| llama.cpp | 900 ms |\n\n"
+        "Table 2. GPU memory used with an 8B model loaded\n\n"
+        "| Engine | Value |\n| --- | --- |\n| vLLM | 71 GB |\n| TGI | 64 GB |\n| llama.cpp | 17 GB |\n"))
+    for question, caption, row in (
+            ("How much GPU memory did llama.cpp use?", "Table 2. GPU memory used", "Engine: llama.cpp · Value: 17 GB"),
+            ("What was the time to first token of llama.cpp?", "Table 1. Time to first token",
+             "Engine: llama.cpp · Value: 900 ms")):
+        lines = lines_of(services.ask.ask(question))
+        assert lines[0].startswith(caption) and lines[1].startswith(f"- {row}"), question
+    # A caption is never the whole answer: a question about its words is answered by a row.
+    assert len(lines_of(services.ask.ask("What did I measure at 8 concurrent requests?"))) > 1
+
+
 def test_an_answer_stops_before_a_label_line(tmp_path, embedder):
     # An admonition's title ("Note") or an outline's label starts another point: it is not quoted
     # as if it went on with the answer.

@@ -158,14 +158,14 @@ class SentencePicker:
             if len(block) + len(extra) >= most or following.is_title or following.after_question \
                     or _is_label(following):
                 break  # a title, a label ("Note"), or the answer to the next question, starts something else
-            if _key(following) not in seen and not following.code:
+            if _key(following) not in seen and not following.code and not following.caption:
                 extra.append(following)
                 seen.add(_key(following))
         # Still room: the sentences before the answer in its paragraph, nearest first.
         i = top.index
         while len(block) + len(extra) < most and i > 0 and not units[i].line_start:
             i -= 1
-            if _key(units[i]) not in seen and not units[i].code:
+            if _key(units[i]) not in seen and not units[i].code and not units[i].caption:
                 extra.append(units[i])
                 seen.add(_key(units[i]))
         order = {h.chunk.id: i for i, h in enumerate(hits)}
@@ -206,7 +206,7 @@ class SentencePicker:
             sims[read_alone] = by_itself[read_alone]
             heading = terms(hit.chunk.heading.split(" > ")[-1])
             for unit, sim in zip(units, sims):
-                if unit.code:
+                if unit.code or unit.caption:
                     continue
                 keys = {_key(unit), " ".join(unit.quote.split())}
                 if keys & seen:  # overlapping chunks of one entry hold the same sentence twice

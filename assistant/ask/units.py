@@ -77,6 +77,7 @@ class Unit:
     context: str = ""  # what it is embedded with: its lead-in, or a row's table header
     line_lead: bool = False  # first sentence of a line that introduces what follows ("...happens:")
     code: bool = False  # a line of a code block, shown only under the sentence that introduces it
+    caption: bool = False  # a table's caption, shown only above the rows it introduces
     leans_back: bool = False  # opens by pointing back ("It needs ..."): its context is the sentence before
     after_question: bool = False  # first sentence after a question line or heading: its context is the question
 
@@ -120,6 +121,7 @@ def split_units(chunk: Chunk) -> list[Unit]:
     lines = _unwrapped(lines, in_code)
     introducing: Unit | None = None  # a line ending with ":" right before a code block or a table
     table_lead: Unit | None = None  # the line that introduces the current table
+    caption = ""  # a caption line right above a table ("Table 1-3. Common application categories")
     # The question an FAQ entry opens with (its heading, a bold question line, a "Q:" line): the
     # sentence after it answers it and is read with it, as an item is read with its lead-in.
     asked = _unformatted(chunk.heading.split(" > ")[-1]) if chunk.heading.rstrip().endswith("?") else ""
@@ -148,11 +150,17 @@ def split_units(chunk: Chunk) -> list[Unit]:
             table_lead = None
         if not line.strip() or _RULE.match(line) or _TABLE_RULE.match(line):
             continue
+        above, caption = caption, ""
         if row:
             cells = [_TAG.sub("", c).strip() for c in row.group(1).split("|")]  # a badge cell is empty
             if header is None and n + 1 < len(lines) and _TABLE_RULE.match(lines[n + 1]):
                 header = cells
                 table_lead = lead  # "The `tool_choice` parameter steers this:" introduces the rows
+                if table_lead is None and above:
+                    # So does its caption: never an answer itself, it says what the rows are.
+                    table_lead = Unit(chunk, len(units), above, _readable(above), 0, False, None, True,
+                                      line_lead=True, caption=True)
+                    units.append(table_lead)
                 continue
             # Rows of a long table's later chunk have no header above them: shown as plain cells.
             header = header or [""] * len(cells)
@@ -184,6 +192,8 @@ def split_units(chunk: Chunk) -> list[Unit]:
         elif body and _is_question(body):
             asked = _unformatted(QA_PREFIX.sub("", body))
             continue
+        if _CAPTION.match(_unformatted(body)):
+            caption = line.strip()  # kept, whole, if a table follows
         if not body or _never_an_answer(body) or (_plain(body) == title and not body.rstrip("*").endswith(":")):
             continue  # the passage's own heading (a slide title) is no answer; a lead-in ending in ":" is kept
         if marker and _HEADING_MARK.match(body):
