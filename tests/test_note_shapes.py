@@ -456,6 +456,25 @@ def test_a_saved_web_pages_table_caption_is_never_an_answer(tmp_path, embedder):
     assert "Table 1" not in answer.text and "Index types at a glance" not in answer.text
 
 
+def test_a_bare_label_is_no_point_of_an_answer(tmp_path, embedder):
+    # "The `lumen.yaml` file" alone says nothing: the room it took goes to a point that does.
+    services = one_note(tmp_path, embedder, "configuration.mdx", (
+        "# Configuration\n\nAll of Lumen's behaviour is controlled by one file, `lumen.yaml`, at the root of "
+        "your project. Every option has a built-in default, so an empty file is a valid configuration.\n\n"
+        "## How values are resolved\n\n"
+        "Lumen merges settings from four layers. When the same option is set in several places, the higher "
+        "layer wins:\n\n"
+        "1. Command-line flags, such as `--top-k 8`\n2. Environment variables that start with `LUMEN_`\n"
+        "3. The `lumen.yaml` file\n4. Built-in defaults\n\n"
+        "Environment variables map to nested keys with a double underscore. Values are parsed as YAML, so "
+        "`true`, `8` and `0.3` become a boolean, an integer and a float.\n\n"
+        "## Profiles\n\nProfiles let you keep development and production settings in one file.\n"))
+    answer = services.ask.ask("If I set the same option in the yaml file and as a command-line flag, "
+                              "which one is used?")
+    assert not answer.refused and "the higher layer wins" in answer.text
+    assert not any(line.split(" [")[0].lstrip("- ") == "The `lumen.yaml` file" for line in lines_of(answer))
+
+
 def test_a_tables_caption_is_shown_above_the_row_that_answers(tmp_path, embedder):
     # Two tables with the same header: only their captions say what the figures are.
     services = one_note(tmp_path, embedder, "engines.md", (

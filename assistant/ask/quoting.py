@@ -116,7 +116,7 @@ class SentencePicker:
         extra: list[Unit] = [said] if said is not None and _key(said) not in seen else []
         seen |= {_key(u) for u in extra}
         candidates = [(score, unit) for score, unit in scored if score >= best * relative
-                      and _key(unit) not in seen and not unit.is_title
+                      and _key(unit) not in seen and not unit.is_title and not _is_label(unit)
                       # another passage must be nearly as good to be worth a second citation
                       and (_entry(unit) == _entry(top) or score >= best * other_passage)]
         cues = answer_cues(question)
@@ -238,9 +238,10 @@ class SentencePicker:
 
 
 def _is_label(unit: Unit) -> bool:
-    """A line of a few words that is no sentence: "Note", "Warning", "format": a label that
-    titles what comes under or after it."""
-    return unit.line_start and len(unit.display.split()) <= 3 and not re.search(r"[.!?:;]\W*$", unit.display)
+    """A line of a few words that is no sentence: "Note", "JSON mode", "The `lumen.yaml` file": a
+    label that titles what comes under or after it and says nothing by itself. ("Example model:
+    cross-encoder/..." says something.)"""
+    return unit.line_start and len(unit.display.split()) <= 3 and not re.search(r"[.!?;]\W*$|:", unit.display)
 
 
 def _has_cue(unit: Unit, cues: list[re.Pattern]) -> bool:
