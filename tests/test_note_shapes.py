@@ -456,6 +456,23 @@ def test_a_saved_web_pages_table_caption_is_never_an_answer(tmp_path, embedder):
     assert "Table 1" not in answer.text and "Index types at a glance" not in answer.text
 
 
+def test_a_follow_up_naming_an_everyday_acronym_is_answered(tmp_path, embedder):
+    # "UI" is as common as a word: a detail of the question, not a concept the notes lack.
+    services = one_note(tmp_path, embedder, "serving.md", (
+        "# Serving\n\n## Latency metrics\n\n"
+        "Time to first token (TTFT) is the wait before the first token appears. Time per output token "
+        "(TPOT) is the gap between tokens; 20-50 ms is typical for a 7B model on one GPU. Streaming tokens "
+        "to the user hides most of the decode time, so for chat interfaces TTFT is what people actually "
+        "perceive as speed.\n\n## Batching\n\nContinuous batching adds requests to the running batch at "
+        "every step.\n"))
+    first = services.ask.ask("what's a normal per-token latency for something like a 7B model?")
+    history = [{"role": "user", "content": first.question}, {"role": "assistant", "content": first.text}]
+    answer = services.ask.ask("and for a chat UI, is that the number users actually notice?", history)
+    assert not answer.refused and "TTFT is what people actually perceive as speed" in answer.text
+    # A rare acronym the notes never use still means they do not cover the question.
+    assert services.ask.ask("How does KNN choose its neighbours?").refused
+
+
 def test_a_bare_label_is_no_point_of_an_answer(tmp_path, embedder):
     # "The `lumen.yaml` file" alone says nothing: the room it took goes to a point that does.
     services = one_note(tmp_path, embedder, "configuration.mdx", (

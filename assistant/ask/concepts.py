@@ -45,7 +45,7 @@ _CHAT_WORDS = {"i", "ok", "okay", "fyi", "btw", "asap", "aka", "tldr", "eli5", "
 @dataclass(frozen=True)
 class Name:
     text: str
-    strong: bool  # an acronym, CamelCase or snake_case: surely a name; a capitalised word may be emphasis
+    strong: bool  # a rare acronym, CamelCase or snake_case: surely a name; a capitalised word may be emphasis
 
 
 def names_in(question: str) -> list[Name]:
@@ -60,7 +60,9 @@ def names_in(question: str) -> list[Name]:
             sentence_start = not before or before.endswith((".", "?", "!", ":", '"', "("))
             caps = sum(c.isupper() for c in word)
             if "_" in word or caps >= 2 and len(word) >= 2:
-                found.append(Name(word, strong=True))
+                # An acronym as common as a word ("UI", "URL", "PDF") may be emphasis or a detail,
+                # as a capitalised word may.
+                found.append(Name(word, strong="_" in word or zipf_frequency(word, "en") < RARE_ZIPF))
             elif word[0].isupper() and not sentence_start and word.lower() not in STOPWORDS and len(word) > 1:
                 found.append(Name(word, strong=False))
     return found
