@@ -66,7 +66,7 @@ def sentence_spans(text: str) -> tuple[tuple[int, int], ...]:
                 # no sentence starts with "=", a comma or a closing bracket ("score(d) = sum ...",
                 # where syntok reads "d)" as a list number), "(Stanford, 2023)." alone is a
                 # citation belonging to the sentence before, and "Kaplan et al." names the
-                # subject of "(OpenAI, 2020) found smooth power laws." 
+                # subject of "(OpenAI, 2020) found smooth power laws."
                 spans[-1] = (spans[-1][0], end)
             else:
                 spans.append((start, end))
