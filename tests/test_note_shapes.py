@@ -443,7 +443,7 @@ def test_a_collapsible_html_block_is_never_quoted(tmp_path, embedder):
     assert "details>" not in answer.text and "summary>" not in answer.text
 
 
-def test_a_saved_web_pages_table_caption_is_never_an_answer(tmp_path, embedder):
+def test_a_saved_web_pages_table_caption_is_never_an_answer_alone(tmp_path, embedder):
     # The page's converter escapes "1." ("Table 1\\."), which must not hide that it is a caption.
     services = one_note(tmp_path, embedder, "vector-search.html", (
         "<html><body><article><h1>Vector search</h1><h2>Index types</h2>"
@@ -451,9 +451,14 @@ def test_a_saved_web_pages_table_caption_is_never_an_answer(tmp_path, embedder):
         "<table><caption>Table 1. Index types at a glance (1M vectors, my own benchmarks)</caption>"
         "<tr><th>Index</th><th>Recall</th></tr><tr><td>Flat</td><td>100%</td></tr>"
         "<tr><td>HNSW</td><td>about 98%</td></tr></table></article></body></html>"))
-    answer = services.ask.ask("Which index types are there at a glance?")
-    assert not answer.refused
-    assert "Table 1" not in answer.text and "Index types at a glance" not in answer.text
+    for question in ("Which index types are there at a glance?", "What recall does HNSW reach?"):
+        answer = services.ask.ask(question)
+        lines = lines_of(answer)
+        assert not answer.refused and "\\" not in answer.text
+        # The caption is shown only above the row that answers, never as a sentence of its own.
+        for i, line in enumerate(lines):
+            if "Index types at a glance" in line:
+                assert line.startswith("Table 1. Index types") and lines[i + 1].startswith("- Index:")
 
 
 def test_a_follow_up_naming_an_everyday_acronym_is_answered(tmp_path, embedder):
