@@ -116,7 +116,7 @@ class SentencePicker:
         extra: list[Unit] = [said] if said is not None and _key(said) not in seen else []
         seen |= {_key(u) for u in extra}
         candidates = [(score, unit) for score, unit in scored if score >= best * relative
-                      and _key(unit) not in seen and not unit.is_title and not _is_label(unit)
+                      and _key(unit) not in seen and not unit.is_title and not unit.is_label
                       # another passage must be nearly as good to be worth a second citation
                       and (_entry(unit) == _entry(top) or score >= best * other_passage)]
         cues = answer_cues(question)
@@ -156,16 +156,16 @@ class SentencePicker:
         # Room left: what the note says right after the answer, in reading order.
         for following in units[top.index + 1:]:
             if len(block) + len(extra) >= most or following.is_title or following.after_question \
-                    or _is_label(following):
+                    or following.is_label:
                 break  # a title, a label ("Note"), or the answer to the next question, starts something else
-            if _key(following) not in seen and not following.code and not following.caption:
+            if _key(following) not in seen and not following.shown_with_lead:
                 extra.append(following)
                 seen.add(_key(following))
         # Still room: the sentences before the answer in its paragraph, nearest first.
         i = top.index
         while len(block) + len(extra) < most and i > 0 and not units[i].line_start:
             i -= 1
-            if _key(units[i]) not in seen and not units[i].code and not units[i].caption:
+            if _key(units[i]) not in seen and not units[i].shown_with_lead:
                 extra.append(units[i])
                 seen.add(_key(units[i]))
         order = {h.chunk.id: i for i, h in enumerate(hits)}
@@ -206,7 +206,7 @@ class SentencePicker:
             sims[read_alone] = by_itself[read_alone]
             heading = terms(hit.chunk.heading.split(" > ")[-1])
             for unit, sim in zip(units, sims):
-                if unit.code or unit.caption:
+                if unit.shown_with_lead:
                     continue
                 keys = {_key(unit), " ".join(unit.quote.split())}
                 if keys & seen:  # overlapping chunks of one entry hold the same sentence twice
@@ -235,13 +235,6 @@ class SentencePicker:
                 scored.append((score, unit))
         scored.sort(key=lambda s: -s[0])
         return scored
-
-
-def _is_label(unit: Unit) -> bool:
-    """A line of a few words that is no sentence: "Note", "JSON mode", "The `lumen.yaml` file": a
-    label that titles what comes under or after it and says nothing by itself. ("Example model:
-    cross-encoder/..." says something.)"""
-    return unit.line_start and len(unit.display.split()) <= 3 and not re.search(r"[.!?;]\W*$|:", unit.display)
 
 
 def _has_cue(unit: Unit, cues: list[re.Pattern]) -> bool:

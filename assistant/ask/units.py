@@ -57,6 +57,8 @@ _TAGS_ONLY = re.compile(r"^(?:#[A-Za-z][\w/-]*\s*)+$")
 _CALLOUT = re.compile(r"^\[!\w+\][+-]?\s*")
 # A sentence that opens by pointing back ("It needs fast communication ...") means little alone.
 _POINTS_BACK = re.compile(r"^(?:It|Its|This|These|That|Those|They|Their|Them|Such|He|She|His|Her)\b")
+# What makes a short line a sentence or a "key: value" line rather than a label.
+_NO_LABEL = re.compile(r"[.!?;]\W*$|:")
 _POINTER_LIST = re.compile(r"\b(?:resources|references|further reading|reading list|see also|links|bibliography)\b",
                            re.I)
 
@@ -91,6 +93,19 @@ class Unit:
     def is_title(self) -> bool:
         """A lead-in that says nothing by itself ("What stayed the same:", "**References**")."""
         return self.is_lead_in and (len(self.display) < 40 or bool(_ONLY_BOLD.match(self.display)))
+
+    @property
+    def is_label(self) -> bool:
+        """A line of a few words that is no sentence: "Note", "JSON mode", "The `lumen.yaml` file": it
+        titles what comes under or after it and says nothing by itself. ("Example model:
+        cross-encoder/..." says something.)"""
+        return self.line_start and len(self.display.split()) <= 3 and not _NO_LABEL.search(self.display)
+
+    @property
+    def shown_with_lead(self) -> bool:
+        """A line of code or a table's caption: shown only with what it belongs to (the sentence
+        that introduces the code, the rows under the caption), never as a point of its own."""
+        return self.code or self.caption
 
     @property
     def meaning(self) -> str:
