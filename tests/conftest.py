@@ -51,6 +51,12 @@ def indexed(services):
     return services
 
 
+def history_of(*answers) -> list[dict]:
+    """The conversation after `answers`, as the app passes it to a follow-up: each question and its reply."""
+    return [turn for a in answers for turn in ({"role": "user", "content": a.question},
+                                               {"role": "assistant", "content": a.text})]
+
+
 def run_cli(*args: str, input: str | None = None, env: dict | None = None, timeout: float = 180):
     """Run a project command the way a user does, in a fresh interpreter."""
     return subprocess.run(

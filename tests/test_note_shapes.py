@@ -8,7 +8,7 @@ import json
 import shutil
 
 import pytest
-from conftest import DATA, run_cli
+from conftest import DATA, history_of, run_cli
 from make_docx import serving_notes_docx
 from make_pdf import pdf_bytes
 
@@ -86,7 +86,7 @@ def test_captions_html_images_and_references_are_never_an_answer(shapes):
 def test_a_follow_up_naming_a_new_concept_leaves_the_old_passage(shapes):
     first = shapes.ask.ask("What is k-means clustering?")
     assert "nearest centroid" in first.text
-    history = [{"role": "user", "content": first.question}, {"role": "assistant", "content": first.text}]
+    history = history_of(first)
     second = shapes.ask.ask("And how do I choose its k?", history)
     assert "elbow" in second.text
     assert second.citations[0].chunk.heading.endswith("How do you choose k for k-means?")
@@ -239,8 +239,7 @@ def test_a_definition_is_quoted_without_its_list_marker(shapes):
 def test_a_follow_up_that_only_points_back_is_answered_from_the_passage_just_quoted(shapes):
     first = shapes.ask.ask("Which Python version do I need at minimum?")
     assert "Python 3.10 or newer" in first.text
-    history = [{"role": "user", "content": "Which Python version do I need at minimum?"},
-               {"role": "assistant", "content": first.text}]
+    history = history_of(first)
     # Alone, or searched with the question before it, this finds nothing close: only the
     # conversation says what "they" and "the older one" are.
     follow = shapes.ask.ask("Why did they stop supporting the older one?", history)
@@ -349,7 +348,7 @@ def test_a_follow_up_naming_a_flashcards_subject_is_answered_by_that_card(tmp_pa
         "Q: What does nDCG reward?\nA: Putting highly relevant documents near the top, using graded "
         "relevance and a logarithmic discount by position.\n"))
     first = services.ask.ask("Can you explain mean reciprocal rank?")
-    history = [{"role": "user", "content": first.question}, {"role": "assistant", "content": first.text}]
+    history = history_of(first)
     follow = services.ask.ask("How is nDCG different from that?", history)
     # "nDCG" is written only in its card's question: the card's answer is what the follow-up asks.
     assert lines_of(follow)[0].startswith("Putting highly relevant documents near the top")
@@ -366,7 +365,7 @@ def test_a_follow_up_naming_a_place_in_the_last_list_asks_about_that_item(tmp_pa
         "reference answer needs.\n"))
     first = services.ask.ask("Which metrics does RAGAS focus on?")
     assert "faithfulness, answer relevancy" in first.text
-    history = [{"role": "user", "content": first.question}, {"role": "assistant", "content": first.text}]
+    history = history_of(first)
     follow = services.ask.ask("What does the first of those actually measure?", history)
     assert follow.question == "What does the first of those actually measure?"
     assert lines_of(follow)[0].startswith("The share of the answer's claims")
@@ -471,7 +470,7 @@ def test_a_follow_up_naming_an_everyday_acronym_is_answered(tmp_path, embedder):
         "perceive as speed.\n\n## Batching\n\nContinuous batching adds requests to the running batch at "
         "every step.\n"))
     first = services.ask.ask("what's a normal per-token latency for something like a 7B model?")
-    history = [{"role": "user", "content": first.question}, {"role": "assistant", "content": first.text}]
+    history = history_of(first)
     answer = services.ask.ask("and for a chat UI, is that the number users actually notice?", history)
     assert not answer.refused and "TTFT is what people actually perceive as speed" in answer.text
     # A rare acronym the notes never use still means they do not cover the question.
@@ -829,7 +828,7 @@ def test_a_bare_follow_up_naming_the_next_item_leads_with_that_item(tmp_path, em
     services = one_note(tmp_path, embedder, "evaluation.md", JUDGE_NOTE)
     first = services.ask.ask("What is position bias when you use an LLM as a judge?")
     assert "whichever answer it reads first" in first.text and "longer answers" not in first.text
-    history = [{"role": "user", "content": first.question}, {"role": "assistant", "content": first.text}]
+    history = history_of(first)
     follow = lines_of(services.ask.ask("And verbosity bias?", history))
     items = [line for line in follow if line.startswith("- ")]
     assert items[0].startswith("- verbosity bias: the judge tends to favour longer answers")

@@ -5,7 +5,7 @@ card; the recall line under an answer; "what to study now" choices. Real index, 
 from __future__ import annotations
 
 import pytest
-from conftest import make_quiz
+from conftest import history_of, make_quiz
 
 from assistant.quiz.checking import normalize
 from assistant.quiz.scheduling import ReviewStore
@@ -25,7 +25,7 @@ def study(seed, tmp_path):
 def asked(seed):
     answer = seed.ask.ask(QUESTION)
     assert not answer.refused
-    return answer, [{"role": "user", "content": QUESTION}, {"role": "assistant", "content": answer.text}]
+    return answer, history_of(answer)
 
 
 def _answer_right(study, state):
