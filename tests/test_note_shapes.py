@@ -878,3 +878,19 @@ def test_a_sentence_is_about_the_topic_its_heading_names(tmp_path, embedder):
     services = one_note(tmp_path, embedder, "rag.md", RERANKER_NOTE)
     answer = services.ask.ask("Which reranker model did I plug in?")
     assert "cross-encoder/ms-marco-MiniLM-L-6-v2" in lines_of(answer)[0]
+
+
+def test_a_bullet_that_points_back_comes_with_the_bullet_before_it(tmp_path, embedder):
+    services = one_note(tmp_path, embedder, "rag-slides.md", (
+        "# Transforming the query\n\n"
+        "- Query rewriting: an LLM turns a chatty follow-up into a standalone question\n"
+        "- Multi-query: generate several paraphrases, retrieve for each, merge results\n"
+        "- HyDE (Gao et al. 2022): the LLM writes a hypothetical answer document\n"
+        "- That fake answer is embedded and used as the search vector\n"
+        "- Every transformation adds one LLM call to the latency budget\n"))
+    answer = services.ask.ask("What's the trick where the model first makes up an answer and you search with "
+                              "that instead of the question?")
+    lines = lines_of(answer)
+    # "That fake answer" means nothing without the bullet that says what it is.
+    at = next(i for i, line in enumerate(lines) if "That fake answer" in line)
+    assert at > 0 and lines[at - 1].startswith("HyDE (Gao et al. 2022)")

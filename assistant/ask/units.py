@@ -232,7 +232,11 @@ def split_units(chunk: Chunk) -> list[Unit]:
                 asked = _unformatted(display)
                 continue
             context = units[parent].display if parent is not None else ""
-            leans_back = len(units) > first and bool(_POINTS_BACK.match(_unformatted(display)))
+            # "It needs ..." after a sentence of its line, or a line of its own ("- That fake
+            # answer is embedded ...") right after its sibling, with no question between.
+            follows = len(units) > first or (bool(units) and not asked and units[-1].parent == parent
+                                              and not units[-1].is_title)
+            leans_back = follows and bool(_POINTS_BACK.match(_unformatted(display)))
             if leans_back:
                 # It is read with the sentence it points back to (and what that one hangs from).
                 context = f"{units[-1].context} {units[-1].display}".strip()
