@@ -894,3 +894,17 @@ def test_a_bullet_that_points_back_comes_with_the_bullet_before_it(tmp_path, emb
     # "That fake answer" means nothing without the bullet that says what it is.
     at = next(i for i, line in enumerate(lines) if "That fake answer" in line)
     assert at > 0 and lines[at - 1].startswith("HyDE (Gao et al. 2022)")
+
+
+def test_a_sentence_drawing_a_conclusion_comes_after_the_sentence_it_concludes_from(tmp_path, embedder):
+    services = one_note(tmp_path, embedder, "serving.md", (
+        "# Serving notes\n\n## Quantization\n\n"
+        "Quantization stores weights with fewer bits. Weight memory is simply parameters x bytes per "
+        "parameter: a 70B model needs about 140 GB in FP16, 70 GB in INT8 and roughly 35 GB at 4 bits, plus "
+        "some overhead. So a 4-bit 70B model fits on a single 80 GB A100 or H100 with room left for the KV "
+        "cache, while the FP16 version needs at least two such GPUs.\n\n"
+        "## Batching\n\nContinuous batching lets finished requests leave the batch at every decode step.\n"))
+    lines = lines_of(services.ask.ask("roughly how much GPU memory does a 70B model need at 4-bit?"))
+    # "So ..." says what follows from the sentence before it, which holds the figures asked for.
+    at = next(i for i, line in enumerate(lines) if line.startswith("So a 4-bit 70B model"))
+    assert at > 0 and lines[at - 1].startswith("Weight memory is simply parameters x bytes")

@@ -55,8 +55,11 @@ _POINTER_LINE = re.compile(r"^\W*\[[^\]]+\]\([^)]*\)\s*(?:by\b|[:–—-])")
 # callout's marker ("> [!tip] Use enums") leaves its title.
 _TAGS_ONLY = re.compile(r"^(?:#[A-Za-z][\w/-]*\s*)+$")
 _CALLOUT = re.compile(r"^\[!\w+\][+-]?\s*")
-# A sentence that opens by pointing back ("It needs fast communication ...") means little alone.
-_POINTS_BACK = re.compile(r"^(?:It|Its|This|These|That|Those|They|Their|Them|Such|He|She|His|Her)\b")
+# A sentence that opens by pointing back ("It needs fast communication ...") or by drawing a
+# conclusion from the one before ("So a 4-bit 70B model fits ...") means little alone. "Instead
+# of X, Y" stands alone; "Instead, ..." does not.
+_POINTS_BACK = re.compile(r"^(?:It|Its|This|These|That|Those|They|Their|Them|Such|He|She|His|Her|"
+                          r"So|Thus|Therefore|Hence|Otherwise|Instead(?! of))\b")
 # What makes a short line a sentence or a "key: value" line rather than a label.
 _NO_LABEL = re.compile(r"[.!?;]\W*$|:")
 _POINTER_LIST = re.compile(r"\b(?:resources|references|further reading|reading list|see also|links|bibliography)\b",
