@@ -908,3 +908,17 @@ def test_a_sentence_drawing_a_conclusion_comes_after_the_sentence_it_concludes_f
     # "So ..." says what follows from the sentence before it, which holds the figures asked for.
     at = next(i for i, line in enumerate(lines) if line.startswith("So a 4-bit 70B model"))
     assert at > 0 and lines[at - 1].startswith("Weight memory is simply parameters x bytes")
+
+
+def test_the_sentence_holding_the_kind_of_answer_asked_for_comes_right_after_the_lead(tmp_path, embedder):
+    services = one_note(tmp_path, embedder, "glossary.md", (
+        "# Glossary\n\n## Prompt injection\n\n"
+        "Prompt injection is an attack where text supplied by a user or by a third party contains "
+        "instructions that make the model ignore or override the developer's instructions. It works because "
+        "the model receives trusted instructions and untrusted data in the same stream of tokens and has no "
+        "reliable way to tell them apart. The name was coined by Simon Willison in September 2022, after "
+        "Riley Goodside publicly demonstrated the attack on GPT-3.\n\n"
+        "## Jailbreak\n\nA jailbreak is a prompt that talks a model out of its safety training.\n"))
+    lines = lines_of(services.ask.ask("Who came up with the name for prompt injection?"))
+    # "Who ...?" is answered by the sentence naming who, not after the rest of the paragraph.
+    assert any("coined by Simon Willison" in line for line in lines[:2])

@@ -86,8 +86,9 @@ class SentencePicker:
              continuing: set[tuple[str, str]] = frozenset(), relative: float = 0.8,
              other_passage: float = 0.9, cue_weight: float = 0.05, diversity: float = 0.1,
              most: int = 3, parts: list[str] = (), new_terms: set[str] = frozenset()) -> Selection:
-        """The answering unit first with what it needs to be read (its lead-in, its items), then
-        units nearly as good (within `relative` of the best; another entry's within
+        """The answering unit first with what it needs to be read (its lead-in, its items) and,
+        when it lacks the kind of answer asked for (a number, a reason), its entry's best unit
+        that has one; then units nearly as good (within `relative` of the best; another entry's within
         `other_passage`) that say something the answer has not said yet (`diversity`), then what
         follows it in the note, then what comes before it in its paragraph (an answer that closes
         its paragraph, "Set one even in toy scripts.", comes with its reason), `most` units in all
@@ -126,7 +127,7 @@ class SentencePicker:
             typed = next((u for _, u in scored if _entry(u) == _entry(top) and _key(u) not in seen
                           and not u.is_title and _has_cue(u, cues)), None)
             if typed is not None:
-                extra.append(typed)
+                block.append(typed)  # it answers what was asked: right after the lead, not in reading order
                 seen.add(_key(typed))
                 candidates = [(sc, u) for sc, u in candidates if _key(u) != _key(typed)]
         if len(parts) > 1:
