@@ -34,6 +34,12 @@ def lines_of(answer) -> list[str]:
     return [line for line in answer.text.splitlines() if line.strip()]
 
 
+def line_before(lines: list[str], text: str) -> str:
+    """The line shown right before the one holding `text` ("" when that one leads)."""
+    at = next(i for i, line in enumerate(lines) if text in line)
+    return lines[at - 1] if at > 0 else ""
+
+
 def one_note(tmp_path, embedder, name: str, content: str | bytes):
     """Services over a notes folder holding one note, indexed with the real model."""
     from assistant.services import Services
@@ -560,8 +566,7 @@ def test_a_sentence_that_points_back_is_shown_after_what_it_points_to(tmp_path, 
     lines = lines_of(services.ask.ask("Which kind of parallelism can span several servers?"))
     # "It needs far less bandwidth ..." answers, but alone it never says which kind: the sentence
     # it points back to comes right before it.
-    answering = next(i for i, line in enumerate(lines) if "can span several servers" in line)
-    assert answering > 0 and lines[answering - 1].startswith("Pipeline parallelism instead places")
+    assert line_before(lines, "can span several servers").startswith("Pipeline parallelism instead places")
 
 
 def test_obsidian_links_highlights_tags_and_callouts_read_as_text(tmp_path, embedder):
@@ -890,10 +895,8 @@ def test_a_bullet_that_points_back_comes_with_the_bullet_before_it(tmp_path, emb
         "- Every transformation adds one LLM call to the latency budget\n"))
     answer = services.ask.ask("What's the trick where the model first makes up an answer and you search with "
                               "that instead of the question?")
-    lines = lines_of(answer)
     # "That fake answer" means nothing without the bullet that says what it is.
-    at = next(i for i, line in enumerate(lines) if "That fake answer" in line)
-    assert at > 0 and lines[at - 1].startswith("HyDE (Gao et al. 2022)")
+    assert line_before(lines_of(answer), "That fake answer").startswith("HyDE (Gao et al. 2022)")
 
 
 def test_a_sentence_drawing_a_conclusion_comes_after_the_sentence_it_concludes_from(tmp_path, embedder):
@@ -906,8 +909,7 @@ def test_a_sentence_drawing_a_conclusion_comes_after_the_sentence_it_concludes_f
         "## Batching\n\nContinuous batching lets finished requests leave the batch at every decode step.\n"))
     lines = lines_of(services.ask.ask("roughly how much GPU memory does a 70B model need at 4-bit?"))
     # "So ..." says what follows from the sentence before it, which holds the figures asked for.
-    at = next(i for i, line in enumerate(lines) if line.startswith("So a 4-bit 70B model"))
-    assert at > 0 and lines[at - 1].startswith("Weight memory is simply parameters x bytes")
+    assert line_before(lines, "So a 4-bit 70B model").startswith("Weight memory is simply parameters x bytes")
 
 
 def test_the_sentence_holding_the_kind_of_answer_asked_for_comes_right_after_the_lead(tmp_path, embedder):
