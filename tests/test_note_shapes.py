@@ -548,9 +548,11 @@ def test_code_is_quoted_only_under_the_sentence_that_introduces_it(tmp_path, emb
     assert not answer.refused and "Reference an environment variable" in answer.text
 
 
-
-def test_a_sentence_that_points_back_is_shown_after_what_it_points_to(tmp_path, embedder):
-    services = one_note(tmp_path, embedder, "scaling.md", (
+# A sentence or a line that leans on the one before it, the question it answers, the words it
+# opens with, and the line it leans on.
+LEANING = {
+    # "It needs far less bandwidth ..." answers, but alone it never says which kind.
+    "a sentence pointing back": (
         "# Serving\n\n## Splitting a model across GPUs\n\n"
         "When a model does not fit on one GPU, or when a single GPU is too slow, the model is split. "
         "Tensor parallelism, first described for Megatron-LM, splits each weight matrix across GPUs so "
@@ -562,11 +564,39 @@ def test_a_sentence_that_points_back_is_shown_after_what_it_points_to(tmp_path, 
         "activations pass from one stage to the next. "
         "It needs far less bandwidth and can span several servers, but a single request only uses one "
         "stage at a time.\n\n"
-        "## Batching\n\nContinuous batching adds new requests to the running batch at every step.\n"))
-    lines = lines_of(services.ask.ask("Which kind of parallelism can span several servers?"))
-    # "It needs far less bandwidth ..." answers, but alone it never says which kind: the sentence
-    # it points back to comes right before it.
-    assert line_before(lines, "can span several servers").startswith("Pipeline parallelism instead places")
+        "## Batching\n\nContinuous batching adds new requests to the running batch at every step.\n",
+        "Which kind of parallelism can span several servers?",
+        "It needs far less bandwidth", "Pipeline parallelism instead places"),
+    # "That fake answer" means nothing without the bullet that says what it is.
+    "a bullet pointing back": (
+        "# Transforming the query\n\n"
+        "- Query rewriting: an LLM turns a chatty follow-up into a standalone question\n"
+        "- Multi-query: generate several paraphrases, retrieve for each, merge results\n"
+        "- HyDE (Gao et al. 2022): the LLM writes a hypothetical answer document\n"
+        "- That fake answer is embedded and used as the search vector\n"
+        "- Every transformation adds one LLM call to the latency budget\n",
+        "What's the trick where the model first makes up an answer and you search with that instead of the "
+        "question?",
+        "That fake answer", "HyDE (Gao et al. 2022)"),
+    # "So ..." says what follows from the sentence before it, which holds the figures asked for.
+    "a conclusion": (
+        "# Serving notes\n\n## Quantization\n\n"
+        "Quantization stores weights with fewer bits. Weight memory is simply parameters x bytes per "
+        "parameter: a 70B model needs about 140 GB in FP16, 70 GB in INT8 and roughly 35 GB at 4 bits, plus "
+        "some overhead. So a 4-bit 70B model fits on a single 80 GB A100 or H100 with room left for the KV "
+        "cache, while the FP16 version needs at least two such GPUs.\n\n"
+        "## Batching\n\nContinuous batching lets finished requests leave the batch at every decode step.\n",
+        "roughly how much GPU memory does a 70B model need at 4-bit?",
+        "So a 4-bit 70B model", "Weight memory is simply parameters x bytes"),
+}
+
+
+@pytest.mark.parametrize("case", LEANING)
+def test_a_sentence_that_leans_back_is_shown_right_after_what_it_leans_on(tmp_path, embedder, case):
+    note, question, leaning, leaned_on = LEANING[case]
+    services = one_note(tmp_path, embedder, "note.md", note)
+    lines = lines_of(services.ask.ask(question))
+    assert line_before(lines, leaning).startswith(leaned_on)
 
 
 def test_obsidian_links_highlights_tags_and_callouts_read_as_text(tmp_path, embedder):
@@ -883,33 +913,6 @@ def test_a_sentence_is_about_the_topic_its_heading_names(tmp_path, embedder):
     services = one_note(tmp_path, embedder, "rag.md", RERANKER_NOTE)
     answer = services.ask.ask("Which reranker model did I plug in?")
     assert "cross-encoder/ms-marco-MiniLM-L-6-v2" in lines_of(answer)[0]
-
-
-def test_a_bullet_that_points_back_comes_with_the_bullet_before_it(tmp_path, embedder):
-    services = one_note(tmp_path, embedder, "rag-slides.md", (
-        "# Transforming the query\n\n"
-        "- Query rewriting: an LLM turns a chatty follow-up into a standalone question\n"
-        "- Multi-query: generate several paraphrases, retrieve for each, merge results\n"
-        "- HyDE (Gao et al. 2022): the LLM writes a hypothetical answer document\n"
-        "- That fake answer is embedded and used as the search vector\n"
-        "- Every transformation adds one LLM call to the latency budget\n"))
-    answer = services.ask.ask("What's the trick where the model first makes up an answer and you search with "
-                              "that instead of the question?")
-    # "That fake answer" means nothing without the bullet that says what it is.
-    assert line_before(lines_of(answer), "That fake answer").startswith("HyDE (Gao et al. 2022)")
-
-
-def test_a_sentence_drawing_a_conclusion_comes_after_the_sentence_it_concludes_from(tmp_path, embedder):
-    services = one_note(tmp_path, embedder, "serving.md", (
-        "# Serving notes\n\n## Quantization\n\n"
-        "Quantization stores weights with fewer bits. Weight memory is simply parameters x bytes per "
-        "parameter: a 70B model needs about 140 GB in FP16, 70 GB in INT8 and roughly 35 GB at 4 bits, plus "
-        "some overhead. So a 4-bit 70B model fits on a single 80 GB A100 or H100 with room left for the KV "
-        "cache, while the FP16 version needs at least two such GPUs.\n\n"
-        "## Batching\n\nContinuous batching lets finished requests leave the batch at every decode step.\n"))
-    lines = lines_of(services.ask.ask("roughly how much GPU memory does a 70B model need at 4-bit?"))
-    # "So ..." says what follows from the sentence before it, which holds the figures asked for.
-    assert line_before(lines, "So a 4-bit 70B model").startswith("Weight memory is simply parameters x bytes")
 
 
 def test_the_sentence_holding_the_kind_of_answer_asked_for_comes_right_after_the_lead(tmp_path, embedder):
