@@ -153,6 +153,7 @@ MARKERS_AT_END = re.compile(r"(\s*\[\d+\])+\s*$")
 def unmarked(text: str) -> str:
     """Text without bold marks and Markdown escapes, its spacing collapsed: how a line an answer
     quoted is found again in its passage."""
+    text = WIKI_LINK.sub(wiki_link_text, HIGHLIGHT.sub(r"\1", text))  # as answers show them
     return " ".join(unescaped(text).replace("**", "").split())
 
 
