@@ -255,6 +255,48 @@ def test_a_follow_up_that_only_points_back_is_answered_from_the_passage_just_quo
     assert shapes.ask.ask("How do I repot an orchid without hurting its roots?", history).refused
 
 
+INTERVIEW = (
+    "# Interview questions\n\n## Statistics\n\n**Explain the Central Limit Theorem.**\n\n"
+    "The Central Limit Theorem says that the distribution of the sample mean approaches a normal distribution "
+    "as the sample size grows, whatever the shape of the underlying population, as long as the population has "
+    "a finite variance. A common rule of thumb is that a sample size of about 30 is enough for moderately "
+    "skewed data, while heavily skewed data needs more. The spread of the sample mean is the standard error, "
+    "`sigma / sqrt(n)`, so quadrupling the sample size halves the standard error. The theorem is the reason "
+    "z-tests, t-tests and normal-based confidence intervals work for means even when the raw data are not "
+    "normal.\n\n## Neural networks\n\n**What is batch normalization?**\n\n"
+    "Batch normalization (Ioffe and Szegedy, 2015) normalizes a layer's inputs using the mean and variance of "
+    "the current mini-batch, then applies a learned scale and shift so the layer can still represent any "
+    "distribution it needs. It allows higher learning rates, makes training less sensitive to initialization "
+    "and has a mild regularizing effect. During training it uses batch statistics; at inference it uses "
+    "running averages collected during training.\n")
+
+
+def test_a_follow_up_that_names_nothing_new_stays_with_the_entry_just_quoted(tmp_path, embedder):
+    services = one_note(tmp_path, embedder, "interview.md", INTERVIEW)
+    first = services.ask.ask("How many observations before the average of my sample is normally distributed?")
+    assert "about 30" in first.text
+    # "useful" and "practice" name nothing: the follow-up is about the theorem, though the
+    # batch-normalization entry reads closer to "why is that useful in practice?".
+    follow = services.ask.ask("ok, and why is that useful in practice?", history_of(first))
+    assert "normal-based confidence intervals" in lines_of(follow)[0]
+    assert all("Central Limit" in c.chunk.heading for c in follow.citations)
+    # A follow-up naming another entry's topic moves on to it.
+    moved = services.ask.ask("And does batch normalization rely on that too?", history_of(first))
+    assert "mini-batch" in moved.text
+
+
+def test_a_quoted_sentence_with_a_wiki_link_is_found_again_in_its_note(tmp_path, embedder):
+    # An answer shows [[Agent Loop|the loop]] as "the loop" and ==x== as **x**; a follow-up must
+    # still know which passage it quoted.
+    services = one_note(tmp_path, embedder, "Memory.md", (
+        "# Memory\n\n## Short-term memory\n\nShort-term memory is simply the context window, i.e. the "
+        "message list from [[Agent Loop|the loop]]. It is bounded by the ==token limit== of the model.\n"))
+    answer = services.ask.ask("What is an agent's short-term memory?")
+    assert "the message list from the loop" in answer.text and "[[" not in answer.text
+    lines = [line.split(" [")[0] for line in lines_of(answer)]
+    assert [c.heading for c in services.retriever.containing(lines)] == ["Memory > Short-term memory"]
+
+
 def test_a_how_many_question_is_answered_with_the_number_its_passage_gives(tmp_path, embedder):
     services = one_note(tmp_path, embedder, "rag.md", (
         "# Retrieval\n\n## Reranking\n\n"

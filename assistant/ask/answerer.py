@@ -17,8 +17,8 @@ from typing import TYPE_CHECKING
 
 from ..core.errors import LLMError
 from ..core.schema import Answer, Citation, Hit
-from ..core.text import MARKERS_AT_END, content_words, quotes_any, stem, terms, unmarked
-from .concepts import unknown_names
+from ..core.text import MARKERS_AT_END, content_words, stem, terms, unmarked
+from .concepts import names_something, unknown_names
 from .conversation import (
     has_anaphora,
     last_answer,
@@ -229,9 +229,10 @@ class Answerer:
         return list(dict.fromkeys(n.text for n in unknown))
 
     def _select(self, focus: str, hits: list[Hit], history: list[dict] = (), points_back: bool = False,
-                parts: list[str] = (), new_terms: set[str] = frozenset()) -> Selection:
+                parts: list[str] = (), new_terms: set[str] = frozenset(), stays: bool = False) -> Selection:
         """The units that answer, read from whole entries: a passage found by search brings the
-        other parts of its entry (small-to-big), so an answer is never cut at a chunk boundary."""
+        other parts of its entry (small-to-big), so an answer is never cut at a chunk boundary. A
+        follow-up that `stays` is answered from what the last answer quoted when that answers it."""
         passages: list[Hit] = []
         seen: set[str] = set()
         for hit in hits[:PASSAGES_FOR_EXTRACT]:
@@ -241,10 +242,15 @@ class Answerer:
                     passages.append(hit if chunk.id == hit.chunk.id else replace(hit, chunk=chunk))
         already_said = last_answer(list(history))
         # "it", "that": a follow-up that points back is most likely about what was just quoted.
-        continuing = ({(h.chunk.source, h.chunk.heading) for h in _quoted(passages, already_said)}
-                      if points_back else set())
+        continuing = self._quoted_entries(already_said) if points_back else set()
         return self.picker.pick(focus, passages, already_said=said_in(already_said), continuing=continuing,
-                                parts=parts, new_terms=new_terms)
+                                parts=parts, new_terms=new_terms,
+                                stay_above=self.config.sentence_evidence if stays else None)
+
+    def _quoted_entries(self, answer_text: str) -> set[tuple[str, str]]:
+        """The entries (note, heading) an earlier answer quoted from, wherever they are in the notes."""
+        lines = _quoted_lines(answer_text)
+        return {(c.source, c.heading) for c in self.retriever.containing(lines)} if lines else set()
 
     # --- offline ------------------------------------------------------------------------------
 
@@ -257,8 +263,12 @@ class Answerer:
         # "And verbosity bias?" is chosen for with the last question's words, as it has no verb
         # of its own; what it names leads over what the last answer already said.
         new_terms = self._new_terms(question, list(history)) if history and focus != question else set()
-        selection = self._select(focus, hits, history, parts=parts, new_terms=new_terms,
-                                 points_back=bool(history) and has_anaphora(question))
+        points_back = bool(history) and has_anaphora(question)
+        # "Why is that useful in practice?" names nothing of its own: it is about what the last
+        # answer quoted, not about whatever else "useful" or "practice" finds.
+        stays = points_back and not names_something(question, [h.chunk.heading.split(" > ")[-1] for h in hits])
+        selection = self._select(focus, hits, history, parts=parts, new_terms=set() if stays else new_terms,
+                                 points_back=points_back, stays=stays)
         numbers: dict[str, int] = {}
         quotes: dict[str, list[str]] = {}
         lines: list[str] = []
@@ -318,12 +328,6 @@ def _quoted_lines(answer_text: str) -> list[str]:
     lines = [MARKERS_AT_END.sub("", line).strip().lstrip("- ").replace("**", "")
              for line in answer_text.splitlines()]
     return [unmarked(line) for line in lines if len(line) > 15]
-
-
-def _quoted(hits: list[Hit], answer_text: str) -> list[Hit]:
-    """The passages an earlier answer quoted from."""
-    lines = _quoted_lines(answer_text)
-    return [h for h in hits if quotes_any(h.chunk.text, lines)]
 
 
 def _best_similarity(hits: list[Hit]) -> float:

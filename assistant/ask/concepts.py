@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 from wordfreq import zipf_frequency
 
-from ..core.text import STOPWORDS
+from ..core.text import STOPWORDS, content_words, terms
 
 _TOKEN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_'’\-]*[A-Za-z0-9]|[A-Za-z]")
 # "How does ...", "What is ...", "What's the difference between ...": what follows is the subject.
@@ -138,3 +138,14 @@ def unknown_names(question: str, passages: list[str], known: Callable[[str], boo
     candidates += [Name(w, strong=False) for w in rare_subject_words(question)
                    if w.lower() not in {n.text.lower() for n in candidates}]
     return [n for n in candidates if not known(n.text) and not spelled_out(n.text, passages)]
+
+
+def names_something(question: str, titles: Iterable[str]) -> bool:
+    """Whether a question names a thing of its own: a name ("nDCG", "Llama Guard"), a word rare in
+    English ("pooling"), or the title of an entry among `titles` ("Is direct preference
+    optimization a way around that?" names "Direct Preference Optimization (DPO)"). "Why is that
+    useful in practice?" names nothing: it only points back."""
+    if names_in(question) or any(zipf_frequency(w, "en") < RARE_ZIPF for w in content_words(question)):
+        return True
+    asked = terms(question)
+    return any((words := terms(re.sub(r"\([^)]*\)", "", title))) and words <= asked for title in titles)

@@ -34,6 +34,9 @@ _ASKS_FOR_READING = re.compile(r"\b(?:videos?|tutorials?|articles?|blogs?|posts?
 # How much a word of a passage's own heading counts, against one of the sentence itself, when the
 # question's words are matched.
 HEADING_TERMS = 0.5
+# How far a unit outside what the conversation quoted is held back when a follow-up only points
+# back ("Why is that useful in practice?"): another passage must be clearly better to take over.
+ELSEWHERE = 0.1
 
 
 @dataclass(frozen=True)
@@ -85,7 +88,8 @@ class SentencePicker:
     def pick(self, question: str, hits: list[Hit], *, already_said: set[str] = frozenset(),
              continuing: set[tuple[str, str]] = frozenset(), relative: float = 0.8,
              other_passage: float = 0.9, cue_weight: float = 0.05, diversity: float = 0.1,
-             most: int = 3, parts: list[str] = (), new_terms: set[str] = frozenset()) -> Selection:
+             most: int = 3, parts: list[str] = (), new_terms: set[str] = frozenset(),
+             stay_above: float | None = None) -> Selection:
         """The answering unit first with what it needs to be read (its lead-in, its items) and,
         when it lacks the kind of answer asked for (a number, a reason), its entry's best unit
         that has one; then units nearly as good (within `relative` of the best; another entry's within
@@ -96,8 +100,9 @@ class SentencePicker:
         (`already_said`, normalised display texts) and a new one is nearly as good, the new one
         leads: a follow-up starts with what is new. A question asking several (`parts`) gets the
         best unit for each among the entries quoted. Units naming one of `new_terms` (stems a
-        follow-up brings to the conversation) get a small lead."""
-        scored = self.score(question, hits, cue_weight, continuing, new_terms)
+        follow-up brings to the conversation) get a small lead. When a unit of `continuing` scores
+        `stay_above` or more, units elsewhere are held back (ELSEWHERE)."""
+        scored = self.score(question, hits, cue_weight, continuing, new_terms, stay_above)
         if not scored:
             return Selection([], 0.0)
         best, top = scored[0]
@@ -177,11 +182,12 @@ class SentencePicker:
         return self.units(unit.chunk)[1][unit.index]
 
     def score(self, question: str, hits: list[Hit], cue_weight: float = 0.05,
-              continuing: set[tuple[str, str]] = frozenset(),
-              new_terms: set[str] = frozenset()) -> list[tuple[float, Unit]]:
+              continuing: set[tuple[str, str]] = frozenset(), new_terms: set[str] = frozenset(),
+              stay_above: float | None = None) -> list[tuple[float, Unit]]:
         """Every unit of the passages with its score, best first; units of the entries in
         `continuing` (what a follow-up points back to), and units naming one of `new_terms`,
-        get a small lead."""
+        get a small lead. When one of `continuing`, or of an entry under one, scores `stay_above`
+        or more, the answer stays there: units elsewhere are held back."""
         if not hits:
             return []
         q_vec = self.embedder.embed_one(question)
@@ -234,6 +240,10 @@ class SentencePicker:
                 if ends_with_colon(unit) and len(unit.display) < 40:
                     score -= 0.05  # a bare "What stayed the same:" says little by itself
                 scored.append((score, unit))
+        if stay_above is not None:
+            inside = [_continues(unit, continuing) for _, unit in scored]
+            if max((sc for (sc, _), isin in zip(scored, inside) if isin), default=0.0) >= stay_above:
+                scored = [(sc if isin else sc - ELSEWHERE, unit) for (sc, unit), isin in zip(scored, inside)]
         scored.sort(key=lambda s: -s[0])
         return scored
 
@@ -246,6 +256,13 @@ def _has_cue(unit: Unit, cues: list[re.Pattern]) -> bool:
 def _entry(item: Unit | Hit) -> tuple[str, str]:
     """The note and heading a unit, or a hit, belongs to."""
     return item.chunk.source, item.chunk.heading
+
+
+def _continues(unit: Unit, entries: set[tuple[str, str]]) -> bool:
+    """Whether a unit belongs to one of `entries` or to an entry under one ("Short-term memory >
+    How long does it last?" continues "Short-term memory")."""
+    return _entry(unit) in entries or any(unit.chunk.source == source and unit.chunk.heading.startswith(f"{heading} > ")
+                                         for source, heading in entries)
 
 
 def _key(unit: Unit) -> str:
