@@ -261,8 +261,8 @@ def _entry(item: Unit | Hit) -> tuple[str, str]:
 def _continues(unit: Unit, entries: set[tuple[str, str]]) -> bool:
     """Whether a unit belongs to one of `entries` or to an entry under one ("Short-term memory >
     How long does it last?" continues "Short-term memory")."""
-    return _entry(unit) in entries or any(unit.chunk.source == source and unit.chunk.heading.startswith(f"{heading} > ")
-                                         for source, heading in entries)
+    source, heading = _entry(unit)
+    return (source, heading) in entries or any(source == s and heading.startswith(f"{h} > ") for s, h in entries)
 
 
 def _key(unit: Unit) -> str:
