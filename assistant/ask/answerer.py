@@ -16,7 +16,7 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 from ..core.errors import LLMError
-from ..core.schema import Answer, Citation, Hit
+from ..core.schema import Answer, Chunk, Citation, Hit
 from ..core.text import MARKERS_AT_END, content_words, stem, terms, unmarked
 from .concepts import names_something, unknown_names
 from .conversation import (
@@ -175,9 +175,13 @@ class Answerer:
 
     def _conversation_passages(self, question: str, history: list[dict]) -> list[Hit]:
         """The passages the last answer quoted, as hits for `question` read after the last question."""
-        lines = _quoted_lines(last_answer(history))
-        chunks = self.retriever.containing(lines) if lines else []
+        chunks = self._quoted_chunks(last_answer(history))
         return self.retriever.scored(chunks, question, context=previous_questions(history)[-1]) if chunks else []
+
+    def _quoted_chunks(self, answer_text: str) -> list[Chunk]:
+        """The passages an earlier answer quoted from, wherever they are in the notes."""
+        lines = _quoted_lines(answer_text)
+        return self.retriever.containing(lines) if lines else []
 
     def _points_back(self, question: str, history: list[dict]) -> bool:
         """A follow-up about what the conversation said ("Why did they stop supporting the older
@@ -242,15 +246,10 @@ class Answerer:
                     passages.append(hit if chunk.id == hit.chunk.id else replace(hit, chunk=chunk))
         already_said = last_answer(list(history))
         # "it", "that": a follow-up that points back is most likely about what was just quoted.
-        continuing = self._quoted_entries(already_said) if points_back else set()
+        continuing = {(c.source, c.heading) for c in self._quoted_chunks(already_said)} if points_back else set()
         return self.picker.pick(focus, passages, already_said=said_in(already_said), continuing=continuing,
                                 parts=parts, new_terms=new_terms,
                                 stay_above=self.config.sentence_evidence if stays else None)
-
-    def _quoted_entries(self, answer_text: str) -> set[tuple[str, str]]:
-        """The entries (note, heading) an earlier answer quoted from, wherever they are in the notes."""
-        lines = _quoted_lines(answer_text)
-        return {(c.source, c.heading) for c in self.retriever.containing(lines)} if lines else set()
 
     # --- offline ------------------------------------------------------------------------------
 
