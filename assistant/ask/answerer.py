@@ -265,7 +265,7 @@ class Answerer:
         points_back = bool(history) and has_anaphora(question)
         # "Why is that useful in practice?" names nothing of its own: it is about what the last
         # answer quoted, not about whatever else "useful" or "practice" finds.
-        stays = points_back and not names_something(question, [h.chunk.heading.split(" > ")[-1] for h in hits])
+        stays = points_back and not names_something(question, [h.chunk.title for h in hits])
         selection = self._select(focus, hits, history, parts=parts, new_terms=set() if stays else new_terms,
                                  points_back=points_back, stays=stays)
         numbers: dict[str, int] = {}

@@ -295,7 +295,7 @@ def check_citations(answer: Answer) -> Answer:
 def nearest_topics(hits: list[Hit], n: int = 3) -> list[str]:
     topics: list[str] = []
     for hit in hits:
-        name = hit.chunk.heading.split(" > ")[-1] if hit.chunk.heading else hit.chunk.source
+        name = hit.chunk.title if hit.chunk.heading else hit.chunk.source
         if name not in topics:
             topics.append(name)
     return topics[:n]

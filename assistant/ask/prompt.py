@@ -101,7 +101,7 @@ def build_prompt(question: str, hits: Sequence[Hit], history: list[dict] | None 
 
 
 def _passage_block(shown: Shown) -> str:
-    heading = shown.hit.chunk.heading.split(" > ")[-1] if shown.hit.chunk.heading else shown.hit.chunk.source
+    heading = shown.hit.chunk.title if shown.hit.chunk.heading else shown.hit.chunk.source
     topic = _escape(heading).replace('"', "'")
     return f'<passage id="{shown.n}" topic="{topic}">\n{_escape(shown.text)}\n</passage>'
 

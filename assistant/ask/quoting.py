@@ -211,7 +211,7 @@ class SentencePicker:
             sims = np.maximum(vectors @ q_vec, by_itself)
             read_alone = [i for i in questions if (hit.chunk.id, i) != asked]
             sims[read_alone] = by_itself[read_alone]
-            heading = terms(hit.chunk.heading.split(" > ")[-1])
+            heading = terms(hit.chunk.title)
             for unit, sim in zip(units, sims):
                 if unit.shown_with_lead:
                     continue

@@ -133,7 +133,7 @@ def split_units(chunk: Chunk) -> list[Unit]:
     open_lines: list[int] = []  # unit index of the first sentence of each enclosing line
     header: list[str] | None = None  # the current table's column names
     # The passage's own heading, without a slide's page or a section's number ("5. Batching").
-    title = _plain(re.sub(r"^(?:Page \d+: )?(?:\d+(?:\.\d+)*\.?\s+)?", "", chunk.heading.split(" > ")[-1]))
+    title = _plain(re.sub(r"^(?:Page \d+: )?(?:\d+(?:\.\d+)*\.?\s+)?", "", chunk.title))
     lines = chunk.text.split("\n")
     in_code = _starts_in_code(lines)
     lines = _unwrapped(lines, in_code)
@@ -142,7 +142,7 @@ def split_units(chunk: Chunk) -> list[Unit]:
     caption = ""  # a caption line right above a table ("Table 1-3. Common application categories")
     # The question an FAQ entry opens with (its heading, a bold question line, a "Q:" line): the
     # sentence after it answers it and is read with it, as an item is read with its lead-in.
-    asked = _unformatted(chunk.heading.split(" > ")[-1]) if chunk.heading.rstrip().endswith("?") else ""
+    asked = _unformatted(chunk.title) if chunk.heading.rstrip().endswith("?") else ""
     shown_code = 0
     for n, line in enumerate(lines):
         if FENCE.match(line):
