@@ -285,6 +285,42 @@ def test_a_follow_up_that_names_nothing_new_stays_with_the_entry_just_quoted(tmp
     assert "mini-batch" in moved.text
 
 
+LUMEN_RETRIEVAL = """# Lumen retrieval
+
+## Hybrid search
+
+By default Lumen combines two retrievers. Dense retrieval compares embedding vectors and handles \
+paraphrases well. Sparse retrieval uses BM25 over the raw text and is better at exact terms such as \
+error codes, function names and version numbers.
+
+### The score threshold
+
+After fusion, chunks scoring below `retrieval.min_score` (default 0.25) are dropped. If nothing \
+survives, Lumen does not call the model at all and returns its refusal message. Raising the \
+threshold makes the assistant refuse more often and hallucinate less; lowering it does the opposite.
+
+## Troubleshooting
+
+### The assistant refuses questions my documents do answer
+
+The best chunk scored below `retrieval.min_score`. Run `lumen search` to see the actual scores. If \
+the right chunk sits just below the threshold, lower `min_score` in steps of 0.05 and re-run your \
+evaluation. If the right chunk is missing entirely, the question uses different words than the \
+document: switch to `hybrid` mode if you are on `dense`, or add synonyms to the document.
+"""
+
+
+def test_a_follow_up_leans_towards_the_entries_under_the_one_just_quoted(tmp_path, embedder):
+    services = one_note(tmp_path, embedder, "retrieval.md", LUMEN_RETRIEVAL)
+    first = services.ask.ask("Why combine keyword search with embeddings at all?")
+    assert all(c.chunk.title == "Hybrid search" for c in first.citations)
+    # "the cutoff" names a topic of its own, so the answer may move on, but a section under the
+    # one just quoted continues it: the threshold's own entry is quoted beside the troubleshooting tip.
+    follow = services.ask.ask("And what's the cutoff below which results are thrown out and it gives up?",
+                              history_of(first))
+    assert "(default 0.25)" in follow.text
+
+
 def test_a_quoted_sentence_with_a_wiki_link_is_found_again_in_its_note(tmp_path, embedder):
     # An answer shows [[Agent Loop|the loop]] as "the loop" and ==x== as **x**; a follow-up must
     # still know which passage it quoted.

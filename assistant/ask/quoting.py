@@ -185,9 +185,9 @@ class SentencePicker:
               continuing: set[tuple[str, str]] = frozenset(), new_terms: set[str] = frozenset(),
               stay_above: float | None = None) -> list[tuple[float, Unit]]:
         """Every unit of the passages with its score, best first; units of the entries in
-        `continuing` (what a follow-up points back to), and units naming one of `new_terms`,
-        get a small lead. When one of `continuing`, or of an entry under one, scores `stay_above`
-        or more, the answer stays there: units elsewhere are held back."""
+        `continuing` (what a follow-up points back to) or of an entry under one, and units naming
+        one of `new_terms`, get a small lead. When one of those continuing units scores
+        `stay_above` or more, the answer stays there: units elsewhere are held back."""
         if not hits:
             return []
         q_vec = self.embedder.embed_one(question)
@@ -195,6 +195,7 @@ class SentencePicker:
         cues = answer_cues(question)
         wants_reading = bool(_ASKS_FOR_READING.search(question))
         scored: list[tuple[float, Unit]] = []
+        inside: list[bool] = []  # whether each scored unit continues what the follow-up points back to
         seen: set[str] = set()
         read = [self._read(hit.chunk) for hit in hits]
         # The FAQ entry the learner asked: its question is the closest to theirs of all the entries
@@ -231,7 +232,8 @@ class SentencePicker:
                 score = 0.5 * float(sim) + 0.4 * (hit.similarity or 0.0) + 0.1 * overlap
                 if _has_cue(unit, cues):
                     score += cue_weight  # "how long?" wants a duration, "why?" a reason
-                if _entry(unit) in continuing:
+                inside.append(_continues(unit, continuing))
+                if inside[-1]:
                     score += cue_weight
                 if new_terms & words:
                     score += cue_weight  # "and verbosity bias?": the item that names it
@@ -241,7 +243,6 @@ class SentencePicker:
                     score -= 0.05  # a bare "What stayed the same:" says little by itself
                 scored.append((score, unit))
         if stay_above is not None:
-            inside = [_continues(unit, continuing) for _, unit in scored]
             if max((sc for (sc, _), isin in zip(scored, inside) if isin), default=0.0) >= stay_above:
                 scored = [(sc if isin else sc - ELSEWHERE, unit) for (sc, unit), isin in zip(scored, inside)]
         scored.sort(key=lambda s: -s[0])
