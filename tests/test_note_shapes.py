@@ -513,6 +513,69 @@ def test_a_who_question_is_answered_with_who_made_it(tmp_path, embedder):
         assert not answer.refused and "Yu et al., OSDI 2022" in answer.text, question
 
 
+RAG_DECK = (
+    '# RAG and Vector Search Flashcards\n'
+    '\n'
+    'Exported from my flashcard deck after the "Building RAG Systems" course plus a few papers.\n'
+    '\n'
+    '## RAG Basics\n'
+    'Core ideas of retrieval-augmented generation, the stuff I kept forgetting.\n'
+    'Q: What does RAG stand for? A: Retrieval-augmented generation, an approach introduced by Lewis '
+    'et al. at Facebook AI Research in 2020.\n'
+    'Q: What are the two stages of a RAG pipeline? A: A retrieval stage that fetches relevant '
+    'passages from an index, and a generation stage where the LLM answers using those passages as '
+    'context.\n'
+    'Q: Why use RAG instead of fine-tuning to add knowledge? A: RAG updates knowledge by re-indexing '
+    'documents without retraining, and it makes answers traceable to cited sources.\n'
+    'Q: What is the "lost in the middle" effect? A: Models use information at the start and end of a '
+    'long context better than information in the middle (Liu et al., 2023).\n'
+    'Q: How many chunks should I retrieve? A: A top-k of 3 to 10 chunks is common; more chunks raise '
+    'recall but add noise, latency and token cost.\n'
+    '**Q:** What does grounding mean in RAG? **A:** Constraining the answer to facts found in the '
+    'retrieved context, ideally with citations to the source chunks.\n'
+    '**Q:** What should the model do when the context lacks the answer? **A:** Say it does not know '
+    'instead of guessing; the prompt should allow this explicitly.\n'
+    '\n'
+    '## Vector Indexes\n'
+    'Approximate nearest neighbour (ANN) indexes trade a little recall for a lot of speed.\n'
+    'Q: What does HNSW stand for? A: Hierarchical Navigable Small World, a graph index built from '
+    'layered proximity graphs (Malkov and Yashunin, 2016).\n'
+    'Q: What are the main HNSW parameters? A: Three knobs: M (links per node, often 16), '
+    'efConstruction (build-time beam width, often 200) and efSearch (query-time beam width).\n'
+    'Q: What happens when you raise efSearch? A: Recall goes up but queries get slower; it never '
+    'changes the index itself.\n'
+    'Q: How does an IVF index work? A: It clusters vectors with k-means into nlist cells and at '
+    'query time only scans the nprobe closest cells.\n'
+    'Q: What is product quantization (PQ)? A: Compressing vectors by splitting them into sub-vectors '
+    'and replacing each with the id of its nearest centroid, often cutting memory by 90% or more.\n'
+    'Q: What library from Meta implements IVF, PQ and HNSW? A: FAISS (Facebook AI Similarity '
+    'Search), released in 2017.\n'
+    'Q: Which vector databases are popular? A: Four common ones: Pinecone (managed), Weaviate, '
+    'Qdrant and Milvus; pgvector adds vector search to PostgreSQL.\n'
+    '\n'
+    '## Measuring Retrieval\n'
+    'Three metrics I keep mixing up.\n'
+    '\n'
+    'Q: What is recall@k?\n'
+    'A: The fraction of relevant documents that appear in the top k results.\n'
+    '\n'
+    'Q: What is MRR?\n'
+    'A: Mean Reciprocal Rank: the average of 1/rank of the first relevant result, taken over all queries.\n'
+    '\n'
+    'Q: What does nDCG reward?\n'
+    'A: Putting highly relevant documents near the top, using graded relevance and a logarithmic '
+    'discount by position.\n'
+)
+
+
+def test_a_who_question_whose_passages_found_name_nobody_is_answered_from_one_further_down(tmp_path, embedder):
+    services = one_note(tmp_path, embedder, "rag.md", RAG_DECK)
+    # Search ranks the card naming who introduced RAG fifth, below four that name nobody (what
+    # RAG is for; a card matching only "when" and "up"): it takes the fourth one's place.
+    answer = services.ask.ask("Who came up with RAG in the first place, and when?")
+    assert lines_of(answer)[0].startswith("Retrieval-augmented generation, an approach introduced by Lewis et al.")
+
+
 def test_a_collapsible_html_block_is_never_quoted(tmp_path, embedder):
     services = one_note(tmp_path, embedder, "course.md", (
         "# Course\n\n## Decoding\n\n<details>\n<summary>Notebooks</summary>\n\n"

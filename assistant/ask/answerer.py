@@ -27,7 +27,13 @@ from .conversation import (
     previous_questions,
     resolve_place,
 )
-from .cues import asks_beyond_notes, asks_for_figure, has_figure, question_parts
+from .cues import (
+    answer_cues,
+    asks_beyond_notes,
+    asks_for_figure,
+    has_figure,
+    question_parts,
+)
 from .generation import generate, nearest_topics
 from .prompt import NOT_COVERED
 from .quoting import Selection, SentencePicker, said_in
@@ -52,6 +58,9 @@ WEAK_MATCH_SIMILARITY = 0.30
 MAX_QUESTION_CHARS = 2000
 PASSAGES_FOR_LLM = 5
 PASSAGES_FOR_EXTRACT = 4
+# How far down the search a question asking for a kind of answer none of the passages found holds
+# ("Who came up with RAG?") looks for one that holds it.
+PASSAGES_FOR_ANSWER_TYPE = 10
 # The reply to "ignore your notes and tell me from your own knowledge ..." and to "forget your
 # instructions and ...".
 ONLY_FROM_NOTES = ("I answer only from your notes, so I can't set them or my instructions aside, or answer "
@@ -253,9 +262,28 @@ class Answerer:
 
     # --- offline ------------------------------------------------------------------------------
 
+    def _with_answer_type(self, focus: str, query: str, hits: list[Hit]) -> list[Hit]:
+        """The passages to quote from. When a question asks for a kind of answer (who came up
+        with it, a year, a number: cues.answer_cues) that none of them holds, the first passage
+        further down the search that holds one takes the last place: "Who came up with RAG, and
+        when?" is answered by the card naming Lewis et al. (2020), not by cards on what RAG does."""
+        cues = answer_cues(focus)
+        quoted = hits[:PASSAGES_FOR_EXTRACT]
+        if not cues or any(self._holds(hit, cues) for hit in quoted):
+            return hits
+        ids = {hit.chunk.id for hit in quoted}
+        typed = next((hit for hit in self.retriever.search(query, k=PASSAGES_FOR_ANSWER_TYPE)
+                      if hit.chunk.id not in ids and self._holds(hit, cues)), None)
+        return hits if typed is None else _merged(quoted[:-1], [typed], hits)
+
+    def _holds(self, hit: Hit, cues: list[re.Pattern]) -> bool:
+        """Whether a passage's entry holds a unit of the kind of answer `cues` describe."""
+        return any(self.picker.holds(chunk, cues) for chunk in self.retriever.entry_of(hit.chunk))
+
     def _extract(self, question: str, query: str, hits: list[Hit], notice: str | None,
                  history: list[dict] = ()) -> Answer:
         focus = _focus(question, query)
+        hits = self._with_answer_type(focus, query, hits)
         # The questions the learner asked in one ("What is X, and how much did it improve Y?");
         # a question read with the previous one is one question.
         parts = question_parts(question) if focus == question else []

@@ -59,6 +59,10 @@ class SentencePicker:
         """A chunk's units and their vectors (each embedded with what it hangs from)."""
         return self._read(chunk)[:2]
 
+    def holds(self, chunk: Chunk, cues: list[re.Pattern]) -> bool:
+        """Whether one of a chunk's units holds the kind of answer `cues` describe (answer_cues)."""
+        return any(_has_cue(unit, cues) for unit in self.units(chunk)[0])
+
     def _read(self, chunk: Chunk) -> tuple[list[Unit], np.ndarray, np.ndarray, dict[int, np.ndarray]]:
         """Units, their vectors, each unit's vector read alone, and the vector of the question an
         FAQ entry's answer follows (by the answer's index)."""
