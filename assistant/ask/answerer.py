@@ -22,6 +22,7 @@ from .concepts import names_something, unknown_names
 from .conversation import (
     has_anaphora,
     last_answer,
+    leans_on_conversation,
     llm_search_query,
     looks_like_followup,
     previous_questions,
@@ -124,7 +125,8 @@ class Answerer:
         about_conversation = self._points_back(question, history or []) or (
             query != question and self._near_conversation(question, history or []))
         # Names the notes never use refuse, and are said in any refusal: "They never mention dropout."
-        missing = self._missing_names(question, hits, follow_up=bool(previous_questions(history or [])))
+        follow_up = bool(previous_questions(history or [])) and leans_on_conversation(question)
+        missing = self._missing_names(question, hits, follow_up=follow_up)
         if missing or not self._covered(query if about_conversation else _focus(question, query), hits):
             yield self._refusal(question, query, hits, mode, missing)
             return
@@ -231,8 +233,9 @@ class Answerer:
         """Names the question is about that the notes never use and the passages found do not
         spell out: the passages only look alike (see concepts.py). A capitalised word alone may
         be emphasis, a detail of a topic the conversation has set, or another word for what the
-        passage says, so it counts only in a question on its own whose passages do not match it
-        well as a whole."""
+        passage says, so it counts only in a question on its own (a first one, or one that does
+        not lean on the conversation: `follow_up` is False) whose passages do not match it well
+        as a whole."""
         passages = [f"{h.chunk.heading}\n{h.chunk.text}" for h in hits]
         # A compound ("self-attention") is known when the notes use each of its words.
         unknown = unknown_names(question, passages, known=lambda t: bool(self.retriever.known_terms(t))

@@ -11,7 +11,7 @@ import re
 
 from ..core.errors import LLMError
 from ..core.support import Passage, key_terms, missing_facts
-from ..core.text import MARKERS_AT_END
+from ..core.text import MARKERS_AT_END, terms
 
 _ANAPHORA = re.compile(
     r"\b(it|its|that|this|those|these|they|them|their|he|she|his|her|there|the same|"
@@ -23,6 +23,9 @@ _ANAPHORA = re.compile(
     re.I,
 )
 _CONTINUATION = re.compile(r"^\s*(and|but|also|so|what about|how about|why|how come|really)\b", re.I)
+# An opening that carries on the last question ("And ...", "What about ..."); "Why ..." and "How
+# come ..." open as many questions of their own.
+_CARRIES_ON = re.compile(r"^\s*(and|but|also|so|what about|how about)\b", re.I)
 
 
 def previous_questions(history: list[dict]) -> list[str]:
@@ -56,6 +59,14 @@ def has_anaphora(question: str) -> bool:
 def looks_like_followup(question: str) -> bool:
     """A pronoun or a bare "and ..." / "why?" that points back into the conversation."""
     return bool(_ANAPHORA.search(question) or _CONTINUATION.match(question))
+
+
+def leans_on_conversation(question: str) -> bool:
+    """Whether a question needs the conversation to be understood: it points back ("Why is that
+    useful?"), carries on the last question ("And the sound people?") or has fewer than two words
+    of its own ("Why?"). "Why was Canberra chosen as the capital of Australia?" asked in the middle
+    of a conversation is a question of its own."""
+    return bool(_ANAPHORA.search(question) or _CARRIES_ON.match(question)) or len(terms(question)) < 2
 
 
 # "the first of those", "the second one", "and the last?": a place in what the last answer listed.
