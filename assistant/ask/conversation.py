@@ -22,10 +22,11 @@ _ANAPHORA = re.compile(
     r"the (?:second|third|fourth|fifth|sixth|seventh|eighth|ninth|tenth))\b",
     re.I,
 )
-_CONTINUATION = re.compile(r"^\s*(and|but|also|so|what about|how about|why|how come|really)\b", re.I)
-# An opening that carries on the last question ("And ...", "What about ..."); "Why ..." and "How
-# come ..." open as many questions of their own.
-_CARRIES_ON = re.compile(r"^\s*(and|but|also|so|what about|how about)\b", re.I)
+# An opening that carries on the last question ("And ...", "What about ..."). "Why ..." and "How
+# come ..." open as many questions of their own, so only the looser follow-up test counts them.
+_CARRY_ON = r"and|but|also|so|what about|how about"
+_CARRIES_ON = re.compile(rf"^\s*({_CARRY_ON})\b", re.I)
+_CONTINUATION = re.compile(rf"^\s*({_CARRY_ON}|why|how come|really)\b", re.I)
 
 
 def previous_questions(history: list[dict]) -> list[str]:

@@ -60,13 +60,17 @@ class SentencePicker:
         return self._read(chunk)[:2]
 
     def holds(self, chunk: Chunk, cues: list[re.Pattern]) -> bool:
-        """Whether one of a chunk's units holds the kind of answer `cues` describe (answer_cues)."""
-        return any(_has_cue(unit, cues) for unit in self.units(chunk)[0])
+        """Whether one of a chunk's units holds the kind of answer `cues` describe (answer_cues):
+        read from the cache when the chunk was read already, else split without embedding it (a
+        passage further down the search may never be quoted)."""
+        with self._cache_lock:
+            cached = self._cache.get(_cache_key(chunk))
+        return any(_has_cue(unit, cues) for unit in (cached[0] if cached is not None else split_units(chunk)))
 
     def _read(self, chunk: Chunk) -> tuple[list[Unit], np.ndarray, np.ndarray, dict[int, np.ndarray]]:
         """Units, their vectors, each unit's vector read alone, and the vector of the question an
         FAQ entry's answer follows (by the answer's index)."""
-        key = chunk.id + chunk.content_hash
+        key = _cache_key(chunk)
         with self._cache_lock:
             cached = self._cache.get(key)
         if cached is not None:
@@ -251,6 +255,11 @@ class SentencePicker:
                 scored = [(sc if isin else sc - ELSEWHERE, unit) for (sc, unit), isin in zip(scored, inside)]
         scored.sort(key=lambda s: -s[0])
         return scored
+
+
+def _cache_key(chunk: Chunk) -> str:
+    """A chunk's reading is kept while its text is unchanged."""
+    return chunk.id + chunk.content_hash
 
 
 def _has_cue(unit: Unit, cues: list[re.Pattern]) -> bool:
