@@ -1,6 +1,7 @@
 """Writes a minimal text PDF, so tests need no PDF-writing library. Each page is a string; its
-lines go one under the other, and a line starting with "# " is set as a heading (bold, 16 pt over
-the body's 12 pt), as a word processor exports one."""
+lines go one under the other, a line starting with "# " is set as a heading (bold, 16 pt over
+the body's 12 pt), as a word processor exports one, and a line's tab-separated cells are set in
+columns 150 pt apart, as a table."""
 
 from __future__ import annotations
 
@@ -15,12 +16,19 @@ def pdf_bytes(pages: list[str], title: str | None = None) -> bytes:
     objects.append(b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>")
     for i, text in enumerate(pages):
         shown = []
+        x = 0  # the text position's offset from the left margin (Td moves are relative)
         for n, line in enumerate(text.split("\n")):
             font = "/F2 16" if line.startswith("# ") else "/F1 12"
             line = line[2:] if line.startswith("# ") else line
-            safe = line.replace("\\", "\\\\").replace("(", "\\(").replace(")", "\\)")
-            move = "72 720 Td" if n == 0 else "0 -18 Td"
-            shown.append(f"{font} Tf {move} ({safe}) Tj")
+            for column, cell in enumerate(line.split("\t")):
+                safe = cell.replace("\\", "\\\\").replace("(", "\\(").replace(")", "\\)")
+                if column:
+                    move = "150 0 Td"
+                    x += 150
+                else:
+                    move = "72 720 Td" if n == 0 else f"{-x} -18 Td"
+                    x = 0
+                shown.append(f"{font} Tf {move} ({safe}) Tj")
         stream = f"BT {' '.join(shown)} ET".encode()
         objects.append(
             f"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Resources << /Font << /F1 3 0 R "

@@ -220,6 +220,22 @@ def test_a_pdf_heading_is_never_quoted_as_an_answer(tmp_path, embedder):
                    for line in lines_of(answer))
 
 
+def test_a_pdf_tables_row_is_answered_with_its_header_and_the_line_below_stays_a_sentence(tmp_path, embedder):
+    services = one_note(tmp_path, embedder, "rag.pdf", pdf_bytes([
+        "# Chunk size trade-offs\nChunk size\tStrength\tWeakness\n"
+        "Small (~128 tokens)\tPrecise matches\tLoses context\n"
+        "Large (1000+ tokens)\tKeeps arguments whole\tDiluted embedding\n"
+        "A useful trick is to retrieve small chunks but pass their parent section to the LLM.",
+        "# Measuring similarity\nCosine similarity compares direction and ignores vector length.",
+    ]))
+    # Plain extraction runs a row's cells and the line under the table together.
+    answer = services.ask.ask("What is the weakness of large chunks?")
+    assert lines_of(answer)[0].startswith(
+        "Chunk size: Large (1000+ tokens) · Strength: Keeps arguments whole · Weakness: Diluted embedding [1]")
+    trick = services.ask.ask("Is there a trick to get small chunks' precision with more context for the LLM?")
+    assert "A useful trick is to retrieve small chunks but pass their parent section to the LLM. [1]" in lines_of(trick)
+
+
 def test_a_row_of_a_long_table_is_answered_from_its_own_row(shapes):
     parts = [c for c in shapes.retriever.chunks if c.heading.endswith("Notebooks")]
     assert len(parts) >= 2  # the table spans chunks: the later one has no header line of its own

@@ -71,7 +71,7 @@ def _title(reader, stem: str) -> str:
 
 
 def _read_page(page) -> tuple[str, list[tuple[str, float, bool]]]:
-    """The page's text and its text runs with their font size and weight."""
+    """The page's text, its tables as Markdown rows, and its text runs with their font size and weight."""
     runs: list[tuple[str, float, bool]] = []
 
     def visit(text, cm, tm, font, size):
@@ -81,7 +81,48 @@ def _read_page(page) -> tuple[str, list[tuple[str, float, bool]]]:
             runs.append((text, round(float(size or 0) * scale, 1), bool(_BOLD.search(name))))
 
     text = page.extract_text(visitor_text=visit) or ""
+    if text.strip():
+        text = with_tables(text, page.extract_text(extraction_mode="layout") or "")
     return text, runs
+
+
+def with_tables(text: str, layout: str) -> str:
+    """The page's text with each row of its tables as a Markdown row ("| Flat | Exact, linear scan |
+    ..."), the header ruled off. Plain extraction runs a row's cells together ("Flat Exact, linear
+    scan Full vectors ..."), so neither a row nor its header could be told apart; the layout
+    extraction keeps the gaps between columns, so a table is the lines it splits into cells."""
+    rows: dict[str, str] = {}
+    lines = {_norm(line) for line in text.splitlines()}
+    for block in _table_blocks(layout):
+        if not all(_norm(" ".join(cells)) in lines for cells in block):
+            continue  # the two extractions disagree on a row: the page is left as read
+        for i, cells in enumerate(block):
+            row = "| " + " | ".join(cells) + " |"
+            rows[_norm(" ".join(cells))] = row + ("\n|" + " --- |" * len(cells) if i == 0 else "")
+    if not rows:
+        return text
+    return "\n".join(rows.get(_norm(line), line) for line in text.splitlines())
+
+
+# Columns are set apart by a wide gap; words within a cell by one space (two after a full stop).
+_COLUMN_GAP = re.compile(r"\s{3,}")
+
+
+def _table_blocks(layout: str) -> list[list[list[str]]]:
+    """Runs of two or more consecutive lines of a layout extraction that a wide gap splits into
+    the same number of cells, two or more: the rows of a table, header first. (Where the gaps
+    fall varies with how well the PDF states its fonts' widths, so the columns need not line up.)"""
+    blocks: list[list[list[str]]] = []
+    current: list[list[str]] = []
+    for line in layout.splitlines() + [""]:
+        cells = _COLUMN_GAP.split(line.strip()) if line.strip() else []
+        if len(cells) >= 2 and (not current or len(cells) == len(current[0])):
+            current.append(cells)
+            continue
+        if len(current) >= 2:
+            blocks.append(current)
+        current = [cells] if len(cells) >= 2 else []
+    return blocks
 
 
 def _heading_lines(pages: list[tuple[str, list]]) -> frozenset[str]:
@@ -182,7 +223,7 @@ def reflow_pdf_page(text: str, headings: frozenset[str] = frozenset()) -> str:
         # A full line wraps into the next, except after a list item: a capital there starts a note.
         wrapped = len(prev) >= full and not prev.rstrip().endswith(":") and not _PDF_ITEM.match(prev)
         title = len(out) == 1 and is_title(prev)  # a slide's title line stays on its own
-        own_line = _norm(prev) in headings or _norm(line) in headings
+        own_line = _norm(prev) in headings or _norm(line) in headings or "|" in (prev[:1], line[:1])
         if not _PDF_ITEM.match(line) and (wrapped or continues) and not title and not own_line:
             out[-1] = f"{prev} {line.strip()}"
         else:
