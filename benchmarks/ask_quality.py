@@ -234,6 +234,9 @@ def cited_numbers_for(text: str, position: int) -> list[int]:
 _HTML_TAG = re.compile(r"</?(?:a|b|blockquote|br|details|div|em|figure|h[1-6]|hr|i|img|li|ol|p|span|strong|summary|"
                        r"sup|sub|table|td|th|tr|ul)\b[^<>]*>", re.I)
 _CAPTION = re.compile(r"^\W*(?:figure|fig\.|table)\s*\d+(?:[-.]\d+)*\b", re.I)
+# A term defined by the question it answers ("Faithfulness: is every claim supported by the
+# context?") is the notes' definition of the term, not one of their question lines.
+_DEFINED_BY_QUESTION = re.compile(r"^\W*[A-Z][^\s.!?:]{0,25}(?: [^\s.!?:]{1,25}){0,3}:\s+[a-z]")
 
 
 def answer_lines(text: str) -> list[str]:
@@ -256,7 +259,7 @@ def shape_of(answer) -> dict:
     plain = [ln.replace("**", "").strip() for ln in lines]
     return {
         "units": len(lines),
-        "question_line": any(ln.endswith("?") for ln in plain),
+        "question_line": any(ln.endswith("?") and not _DEFINED_BY_QUESTION.match(ln) for ln in plain),
         "caption_only": bool(plain) and all(_CAPTION.match(ln) for ln in plain),
         "html": bool(_HTML_TAG.search(answer.text)),
         "repeated": len({ln.lower() for ln in plain}) < len(plain),

@@ -529,6 +529,29 @@ def test_a_who_question_is_answered_with_who_made_it(tmp_path, embedder):
         assert not answer.refused and "Yu et al., OSDI 2022" in answer.text, question
 
 
+RAG_METRICS = (
+    "# RAG evaluation\n\n## Evaluating generation\n\n"
+    "- Faithfulness: is every claim in the answer supported by the retrieved context?\n"
+    "- Answer relevance: does the answer address the question that was asked?\n"
+    "- Context precision and context recall judge the retrieved set itself\n"
+    "- These metrics are popularised by the RAGAS framework (Es et al. 2023)\n"
+    "- LLM-as-judge scales well, but spot-check its verdicts by hand\n\n"
+    "## Evaluating retrieval\n\n- Hit rate: the share of questions whose relevant chunk is in the top k\n"
+    "- MRR rewards ranking the relevant chunk near the top\n")
+
+
+def test_a_term_defined_by_the_question_it_answers_is_quoted_as_its_definition(tmp_path, embedder):
+    services = one_note(tmp_path, embedder, "rag.md", RAG_METRICS)
+    answer = services.ask.ask("What does faithfulness mean when evaluating RAG answers?")
+    assert lines_of(answer)[0] == "Faithfulness: is every claim in the answer supported by the retrieved context? [1]"
+
+
+def test_where_a_thing_comes_from_is_answered_with_who_made_it(tmp_path, embedder):
+    services = one_note(tmp_path, embedder, "rag.md", RAG_METRICS)
+    answer = services.ask.ask("Where do faithfulness and answer relevance come from?")
+    assert any("RAGAS framework (Es et al. 2023)" in line for line in lines_of(answer)[:2])
+
+
 RAG_DECK = (
     '# RAG and Vector Search Flashcards\n'
     '\n'

@@ -17,13 +17,13 @@ _REASON = (r"\b(?:because|since|so that|due to|reasons?|why|matters|thanks to|in
            r"prevents?|avoids?|keeps?\b[^.;]*?\bfrom|leads? to|causes?|results? in)\b")
 # Who made a thing: "coined by Simon Willison", "Lewis et al. (2020)", "(Yao et al., 2022)".
 _ATTRIBUTION = (r"\bet al\b|\b(?:[Cc]oined|[Ii]ntroduced|[Pp]roposed|[Ii]nvented|[Dd]escribed|[Pp]ublished|"
-                r"[Dd]eveloped|[Cc]reated|[Ww]ritten)(?: \w+)? by [A-Z]|\([A-Z][\w'-]+[^()]*?\b(?:19|20)\d\d\)")
+                r"[Dd]eveloped|[Cc]reated|[Ww]ritten|[Pp]opulari[sz]ed)(?: \w+)? by [A-Z]|\([A-Z][\w'-]+[^()]*?\b(?:19|20)\d\d\)")
 # "Who came up with ...", "Which paper first proposed ...", "where was it published?"
 _ASKS_ORIGIN = re.compile(
     r"\bwho (?:first )?(?:came up with|coined|invented|introduced|proposed|created|developed|wrote|published|"
     r"named|designed)\b|\b(?:which|what) (?:paper|authors?|researchers?|team|lab|group|company|system|work)s?\b"
     r"[^?]*\b(?:first|introduced|proposed|came up with|coined|invented|published|originally|comes? from|came from)\b"
-    r"|\bwhere was it published\b",
+    r"|\bwhere was it published\b|\bwhere (?:do|does|did) [^?]*\bcomes? from\b",
     re.I)
 _DATE = (r"\b(?:19|20)\d\d\b|\b(?:January|February|March|April|May|June|July|August|September|October|"
          r"November|December)\b")

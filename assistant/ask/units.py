@@ -229,7 +229,7 @@ def split_units(chunk: Chunk) -> list[Unit]:
                 display = display.lstrip("-–— ")  # "food." - a language model: a dash, not a list
             if not display or (i > 0 and _CAPTION.match(display)) or _TAGS_ONLY.match(display):
                 continue
-            if _unformatted(display).endswith("?"):
+            if _is_question(display):
                 # A question inside a line ("What does a reranker do?<TAB>It reorders ...", "Why
                 # does this matter? Because ...") is no answer either; what follows answers it.
                 asked = _unformatted(display)
@@ -344,9 +344,19 @@ def _never_an_answer(line: str) -> bool:
 
 
 def _is_question(line: str) -> bool:
-    """A question line: "**What is X?**", "Q: What is X?", "#### How ...?" as a line."""
+    """A question line: "**What is X?**", "Q: What is X?", "#### How ...?" as a line. A term
+    defined by the question it answers ("Faithfulness: is every claim supported by the context?")
+    is a definition: the line is what the notes say the term means."""
     qa = QA_PREFIX.match(line)
-    return bool(qa and qa.group("kind").lower().startswith("q")) or _unformatted(line).endswith("?")
+    if qa:
+        return qa.group("kind").lower().startswith("q")
+    plain = _unformatted(line)
+    return plain.endswith("?") and not _DEFINED_BY_QUESTION.match(plain)
+
+
+# "Faithfulness: is every claim ...?", "Answer relevance: does the answer ...?": a term of a few
+# words, then the question in lower case.
+_DEFINED_BY_QUESTION = re.compile(r"^\W*[A-Z][^\s.!?:]{0,25}(?: [^\s.!?:]{1,25}){0,3}:\s+[a-z]")
 
 
 def _plain(text: str) -> str:
