@@ -271,6 +271,19 @@ def test_a_follow_up_that_only_points_back_is_answered_from_the_passage_just_quo
     assert shapes.ask.ask("How do I repot an orchid without hurting its roots?", history).refused
 
 
+def test_a_bare_why_bother_is_about_what_was_just_said(tmp_path, embedder):
+    services = one_note(tmp_path, embedder, "rag.md", (
+        "# RAG\n\n## Document ingestion\n\n- Keep metadata with every chunk: source file, page number, section, date\n"
+        "- Metadata lets the answer cite a page and filter by permissions\n- Scanned pages need OCR first\n\n"
+        "## Chunking\n\n- Fixed-size chunks of 256 to 512 tokens are a common start\n"
+        "- Overlap neighbouring chunks by about 10 to 20 percent\n"))
+    first = services.ask.ask("What info should I keep attached to each chunk when ingesting?")
+    assert "Keep metadata with every chunk" in first.text
+    # "Bother" is a word the notes never use, and alone the question names nothing to search.
+    follow = services.ask.ask("Why bother?", history_of(first))
+    assert not follow.refused and follow.citations[0].chunk.heading.endswith("Document ingestion")
+
+
 INTERVIEW = (
     "# Interview questions\n\n## Statistics\n\n**Explain the Central Limit Theorem.**\n\n"
     "The Central Limit Theorem says that the distribution of the sample mean approaches a normal distribution "

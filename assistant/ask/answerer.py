@@ -20,12 +20,12 @@ from ..core.schema import Answer, Chunk, Citation, Hit
 from ..core.text import MARKERS_AT_END, content_words, stem, terms, unmarked
 from .concepts import names_something, unknown_names
 from .conversation import (
-    has_anaphora,
     last_answer,
     leans_on_conversation,
     llm_search_query,
     looks_like_followup,
     previous_questions,
+    refers_back,
     resolve_place,
 )
 from .cues import (
@@ -164,7 +164,7 @@ class Answerer:
             return question, hits
         combined = f"{previous[-1]} {question}"
         alt = self.retriever.search(question, k=self.config.k, context=previous[-1])
-        if has_anaphora(question):
+        if refers_back(question):
             # "Why do they go in that order?" points back: the passages just quoted come first,
             # found in the library even when search does not find them again. "And why add
             # pooling after it?" names something new within that topic: search finds it, with the
@@ -199,7 +199,7 @@ class Answerer:
         one?"), not one with a topic of its own that happens to hold a pronoun ("How do I repot an
         orchid without hurting its roots?"): its words are the notes' own, or the conversation's."""
         previous = previous_questions(history)
-        if not previous or not has_anaphora(question):
+        if not previous or not refers_back(question):
             return False
         said = terms(f"{previous[-1]} {last_answer(history)}")
         return not self.retriever.unknown_terms(" ".join(content_words(question))) or bool(terms(question) & said)
@@ -293,7 +293,7 @@ class Answerer:
         # "And verbosity bias?" is chosen for with the last question's words, as it has no verb
         # of its own; what it names leads over what the last answer already said.
         new_terms = self._new_terms(question, list(history)) if history and focus != question else set()
-        points_back = bool(history) and has_anaphora(question)
+        points_back = bool(history) and refers_back(question)
         # "Why is that useful in practice?" names nothing of its own: it is about what the last
         # answer quoted, not about whatever else "useful" or "practice" finds.
         stays = points_back and not names_something(question, [h.chunk.title for h in hits])

@@ -57,6 +57,12 @@ def has_anaphora(question: str) -> bool:
     return bool(_ANAPHORA.search(question))
 
 
+def refers_back(question: str) -> bool:
+    """Whether a question is about what the conversation just said: a pronoun or reference, or a
+    bare "Why bother?" / "How come?" that has no topic of its own to search for."""
+    return has_anaphora(question) or bool(_CONTINUATION.match(question)) and len(terms(question)) < 2
+
+
 def looks_like_followup(question: str) -> bool:
     """A pronoun or a bare "and ..." / "why?" that points back into the conversation."""
     return bool(_ANAPHORA.search(question) or _CONTINUATION.match(question))
