@@ -89,3 +89,20 @@ def test_unreadable_files_raise_a_reason(tmp_path, name, content, reason):
     path.write_bytes(content)
     with pytest.raises(Unreadable, match=reason):
         load(path, name)
+
+
+def test_a_pdf_whose_layout_reading_fails_is_still_read_as_plain_text(monkeypatch):
+    # pypdf's layout reading (used only to find tables) can fail where its plain reading works;
+    # no real PDF here makes it fail, so it is made to.
+    from pypdf import PageObject
+
+    plain = PageObject.extract_text
+
+    def extract_text(self, *args, extraction_mode="plain", **kwargs):
+        if extraction_mode == "layout":
+            raise ValueError("layout reading failed")
+        return plain(self, *args, **kwargs)
+
+    monkeypatch.setattr(PageObject, "extract_text", extract_text)
+    doc = load(DATA / "basics/prompting.pdf", "basics/prompting.pdf")
+    assert "Few-shot examples" in doc.sections[1].text

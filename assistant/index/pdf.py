@@ -81,9 +81,11 @@ def _read_page(page) -> tuple[str, list[tuple[str, float, bool]]]:
             runs.append((text, round(float(size or 0) * scale, 1), bool(_BOLD.search(name))))
 
     text = page.extract_text(visitor_text=visit) or ""
-    if text.strip():
-        text = with_tables(text, page.extract_text(extraction_mode="layout") or "")
-    return text, runs
+    try:
+        layout = (page.extract_text(extraction_mode="layout") or "") if text.strip() else ""
+    except Exception:  # the layout reading is younger in pypdf than the plain one: its tables are a bonus
+        layout = ""
+    return with_tables(text, layout), runs
 
 
 def with_tables(text: str, layout: str) -> str:
