@@ -236,6 +236,34 @@ def test_a_pdf_tables_row_is_answered_with_its_header_and_the_line_below_stays_a
     assert "A useful trick is to retrieve small chunks but pass their parent section to the LLM. [1]" in lines_of(trick)
 
 
+SPACED_TABLES = (
+    "SERVING NOTES\n\nQuantization basics:\n\nThe table is memory for the weights alone.\n\n"
+    "    format        bytes/param    7B model    70B model\n"
+    "    fp32          4              28 GB       280 GB\n"
+    "    fp16/bf16     2              14 GB       140 GB\n"
+    "    int4          0.5            3.5 GB      35 GB\n\n"
+    "GPU numbers I keep looking up (memory, bandwidth)\n"
+    "    A100 80GB        80 GB HBM2e    ~2.0 TB/s\n"
+    "    H100 SXM         80 GB HBM3     ~3.35 TB/s\n\n"
+    "Pricing I wrote down, per 1M tokens, and output tokens cost more than input tokens\n\n"
+    "    model / option              input per 1M    output per 1M\n"
+    "    gpt-4o (launch, May 2024)   $5.00           $15.00\n"
+    "    gpt-4o-mini (July 2024)     $0.15           $0.60\n")
+
+
+def test_a_plain_text_table_set_out_with_spaces_is_answered_row_by_row_with_its_header(tmp_path, embedder):
+    services = one_note(tmp_path, embedder, "serving.txt", SPACED_TABLES)
+    lines = lines_of(services.ask.ask("How much memory do the weights of a 70B model need in int4?"))
+    assert "format: int4 · bytes/param: 0.5 · 7B model: 3.5 GB · 70B model: 35 GB [1]" in lines[:2]
+    # Rows under a line that ends without a colon or a wrap: never run together into one line.
+    price = lines_of(services.ask.ask("How much does gpt-4o-mini cost per million output tokens?"))
+    assert any(line.startswith("model / option: gpt-4o-mini (July 2024) · input per 1M: $0.15 · output per 1M: $0.60")
+               for line in price[:2])
+    # A table whose first line is a row like the others has no header.
+    gpu = lines_of(services.ask.ask("What's the memory bandwidth of an H100 SXM?"))
+    assert "H100 SXM · 80 GB HBM3 · ~3.35 TB/s [1]" in gpu[:2]
+
+
 def test_a_row_of_a_long_table_is_answered_from_its_own_row(shapes):
     parts = [c for c in shapes.retriever.chunks if c.heading.endswith("Notebooks")]
     assert len(parts) >= 2  # the table spans chunks: the later one has no header line of its own

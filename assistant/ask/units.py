@@ -20,6 +20,8 @@ from ..core.text import (
     WIKI_LINK,
     qa_pair,
     sentences,
+    spaced_cells,
+    spaced_tables,
     unescaped,
     wiki_link_text,
 )
@@ -137,6 +139,14 @@ def split_units(chunk: Chunk) -> list[Unit]:
     lines = chunk.text.split("\n")
     in_code = _starts_in_code(lines)
     lines = _unwrapped(lines, in_code)
+    # A table set out with spaces (plain-text notes): its rows, and whether its first line is a header.
+    spaced: dict[int, list[str]] = {}
+    spaced_header: set[int] = set()
+    for table in spaced_tables(lines):
+        rows = [spaced_cells(lines[i]) for i in table]
+        if _names_columns(rows):
+            spaced_header.add(table[0])
+        spaced.update((i, cells) for i, cells in zip(table, rows) if not _SPACED_RULE.match(lines[i]))
     introducing: Unit | None = None  # a line ending with ":" right before a code block or a table
     table_lead: Unit | None = None  # the line that introduces the current table
     caption = ""  # a caption line right above a table ("Table 1-3. Common application categories")
@@ -163,15 +173,16 @@ def split_units(chunk: Chunk) -> list[Unit]:
         row = _TABLE_ROW.match(line)
         if not row and "|" in line and (header is not None or n + 1 < len(lines) and _BARE_RULE.match(lines[n + 1])):
             row = _BARE_ROW.match(line)  # "BM25 | keyword": GitHub's tables may leave out the outer pipes
-        if not row:
+        if not row and n not in spaced:
             header = None
             table_lead = None
-        if not line.strip() or _RULE.match(line) or _TABLE_RULE.match(line):
+        if not line.strip() or _RULE.match(line) or _TABLE_RULE.match(line) or _SPACED_RULE.match(line):
             continue
         above, caption = caption, ""
-        if row:
-            cells = [_TAG.sub("", c).strip() for c in row.group(1).split("|")]  # a badge cell is empty
-            if header is None and n + 1 < len(lines) and _TABLE_RULE.match(lines[n + 1]):
+        if row or n in spaced:
+            # A badge cell is empty.
+            cells = spaced.get(n) or [_TAG.sub("", c).strip() for c in row.group(1).split("|")]
+            if header is None and (n in spaced_header or n + 1 < len(lines) and _TABLE_RULE.match(lines[n + 1])):
                 header = cells
                 table_lead = lead  # "The `tool_choice` parameter steers this:" introduces the rows
                 if table_lead is None and above:
@@ -290,9 +301,10 @@ def _unwrapped(lines: list[str], in_code: bool) -> list[str]:
     a lower-case word."""
     out: list[str] = []
     joinable = False  # whether the last line in `out` may take a continuation
-    for line in lines:
+    rows = {i for table in spaced_tables(lines) for i in table}
+    for n, line in enumerate(lines):
         fence = bool(FENCE.match(line))
-        if (joinable and not fence and not in_code and line.strip() and not _BLOCK_START.match(line)
+        if (joinable and not fence and not in_code and n not in rows and line.strip() and not _BLOCK_START.match(line)
                 and not _UNDERLINE.match(line) and _continues(out[-1], line)):
             out[-1] += "\n" + line
             continue
@@ -300,7 +312,7 @@ def _unwrapped(lines: list[str], in_code: bool) -> list[str]:
         if fence:
             in_code = not in_code
         joinable = bool(line.strip()) and not in_code and not fence and not _UNDERLINE.match(line) \
-            and not _TABLE_ROW.match(line) and "|" not in line
+            and not _TABLE_ROW.match(line) and "|" not in line and n not in rows
     return out
 
 
@@ -320,6 +332,23 @@ def _continues(before: str, line: str) -> bool:
     words = end.split()
     return (end[-1] in ",(" or before.count("(") > before.count(")") or words[-1].lower() in _RUNS_ON
             or line.lstrip()[:1].islower())
+
+
+# "------   -----": the rule under a spaced table's header.
+_SPACED_RULE = re.compile(r"^\s*-{3,}(?: {2,}-{3,})+\s*$")
+# A cell giving a figure: "4", "0.5", "$5.00", "~2.0 TB/s", "28 GB".
+_FIGURE_CELL = re.compile(r"^[~≈<>$€£]?\s?\d")
+
+
+def _names_columns(rows: list[list[str]]) -> bool:
+    """Whether a spaced table's first line is its header: a rule follows it, or it names a column
+    whose cells below all give a figure ("bytes/param" over "4", "2", "0.5") where it gives none.
+    "A100 80GB   80 GB HBM2e   ~2.0 TB/s" over the same for the H100 is a row like the others."""
+    first, rest = rows[0], [r for r in rows[1:] if not _SPACED_RULE.match("   ".join(r))]
+    if len(rest) < len(rows) - 1:
+        return True
+    return any(not _FIGURE_CELL.match(first[c]) and all(_FIGURE_CELL.match(r[c]) for r in rest)
+               for c in range(len(first)))
 
 
 def _starts_in_code(lines: list[str]) -> bool:

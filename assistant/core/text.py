@@ -143,6 +143,34 @@ def looks_like_tex(text: str) -> bool:
     return bool(_TEX_LIKE.search(text))
 
 
+# --- tables set out with spaces -----------------------------------------------------------------
+
+# Between columns a gap of three spaces or more; between the words of a cell one (two after a stop).
+_COLUMN_GAP = re.compile(r" {3,}")
+
+
+def spaced_cells(line: str) -> list[str]:
+    """The cells of a line set out in columns with spaces; one cell for any other line (a line
+    with pipes or tabs is a table or a flashcard of another kind)."""
+    text = line.strip()
+    return _COLUMN_GAP.split(text) if text and "|" not in text and "\t" not in text else [text]
+
+
+def spaced_tables(lines: list[str]) -> list[range]:
+    """Where a text sets out a table with spaces, as plain-text notes and a PDF's layout do: two
+    or more consecutive lines that wide gaps split into the same number of cells, two or more."""
+    found: list[range] = []
+    start, width = None, 0
+    for i, line in enumerate([*lines, ""]):
+        cells = spaced_cells(line)
+        if start is not None and len(cells) == width:
+            continue
+        if start is not None and i - start >= 2:
+            found.append(range(start, i))
+        start, width = (i, len(cells)) if len(cells) >= 2 else (None, 0)
+    return found
+
+
 # --- words ----------------------------------------------------------------------------------
 
 

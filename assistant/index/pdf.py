@@ -16,7 +16,7 @@ import re
 from collections import Counter
 
 from ..core.schema import Section
-from ..core.text import sentence_spans
+from ..core.text import sentence_spans, spaced_cells, spaced_tables
 from .loaders import Document, Unreadable
 
 _PAGE_NUMBER = re.compile(r"^\s*(?:page\s+)?\d+\s*(?:(?:/|of)\s*\d+)?\s*$", re.I)
@@ -95,7 +95,8 @@ def with_tables(text: str, layout: str) -> str:
     extraction keeps the gaps between columns, so a table is the lines it splits into cells."""
     rows: dict[str, str] = {}
     lines = {_norm(line) for line in text.splitlines()}
-    for block in _table_blocks(layout):
+    columns = layout.splitlines()
+    for block in ([spaced_cells(columns[i]) for i in table] for table in spaced_tables(columns)):
         if not all(_norm(" ".join(cells)) in lines for cells in block):
             continue  # the two extractions disagree on a row: the page is left as read
         for i, cells in enumerate(block):
@@ -104,27 +105,6 @@ def with_tables(text: str, layout: str) -> str:
     if not rows:
         return text
     return "\n".join(rows.get(_norm(line), line) for line in text.splitlines())
-
-
-# Columns are set apart by a wide gap; words within a cell by one space (two after a full stop).
-_COLUMN_GAP = re.compile(r"\s{3,}")
-
-
-def _table_blocks(layout: str) -> list[list[list[str]]]:
-    """Runs of two or more consecutive lines of a layout extraction that a wide gap splits into
-    the same number of cells, two or more: the rows of a table, header first. (Where the gaps
-    fall varies with how well the PDF states its fonts' widths, so the columns need not line up.)"""
-    blocks: list[list[list[str]]] = []
-    current: list[list[str]] = []
-    for line in layout.splitlines() + [""]:
-        cells = _COLUMN_GAP.split(line.strip()) if line.strip() else []
-        if len(cells) >= 2 and (not current or len(cells) == len(current[0])):
-            current.append(cells)
-            continue
-        if len(current) >= 2:
-            blocks.append(current)
-        current = [cells] if len(cells) >= 2 else []
-    return blocks
 
 
 def _heading_lines(pages: list[tuple[str, list]]) -> frozenset[str]:
