@@ -15,9 +15,10 @@ _DURATION = (r"\b(?:ms|milliseconds?|seconds?|minutes?|hours?|days?|nights?|week
 # A reason, or what a thing prevents or causes ("keeps the scores from growing", "which is why").
 _REASON = (r"\b(?:because|since|so that|due to|reasons?|why|matters|thanks to|in order to|otherwise|"
            r"prevents?|avoids?|keeps?\b[^.;]*?\bfrom|leads? to|causes?|results? in)\b")
-# Who made a thing: "coined by Simon Willison", "Lewis et al. (2020)", "(Yao et al., 2022)".
+# Who made a thing: "coined by Simon Willison", "Lewis et al. (2020)", "(Yao et al., 2022)", "used by
+# Cormack, Clarke and Büttcher in their 2009 paper".
 _ATTRIBUTION = (r"\bet al\b|\b(?:[Cc]oined|[Ii]ntroduced|[Pp]roposed|[Ii]nvented|[Dd]escribed|[Pp]ublished|"
-                r"[Dd]eveloped|[Cc]reated|[Ww]ritten|[Pp]opulari[sz]ed)(?: \w+)? by [A-Z]|\([A-Z][\w'-]+[^()]*?\b(?:19|20)\d\d\)")
+                r"[Dd]eveloped|[Cc]reated|[Ww]ritten|[Pp]opulari[sz]ed)(?: \w+)? by [A-Z]|\b(?:19|20)\d\d paper\b|\([A-Z][\w'-]+[^()]*?\b(?:19|20)\d\d\)")
 # "Who came up with ...", "Which paper first proposed ...", "where was it published?"
 _ASKS_ORIGIN = re.compile(
     r"\bwho (?:first )?(?:came up with|coined|invented|introduced|proposed|created|developed|wrote|published|"
