@@ -196,6 +196,15 @@ def test_plain_text_and_pdf_pages_are_escaped_and_marked_at_their_offsets():
     assert re.search(r"Page 2</div>.*<mark[^>]*>two</mark>", out, re.S)
 
 
+def test_a_pdf_pages_table_shows_its_rows_without_the_markdown_rule():
+    page = "Index types\n| Index | Memory |\n| --- | --- |\n| Flat | Full vectors |\nFAISS implements them."
+    pdf = NoteText("p.pdf", "pdf", pages=((1, page),))
+    out = render_note_body(pdf, Highlight(*span_of(page, "| Flat | Full vectors |"), "chunk-p", page=1,
+                                          expected="| Flat | Full vectors |"))
+    assert "| Index | Memory |\n<mark" in out and "---" not in out
+    assert marked_text(out) == "| Flat | Full vectors |"
+
+
 def test_every_chunk_of_the_sample_notes_is_highlighted_in_its_rendered_note(embedder, tmp_path):
     from assistant.index.chunking import Chunker
     from assistant.index.loaders import load

@@ -426,6 +426,11 @@ def render_plain(text: str, span: tuple[int, int] | None = None, cls: str = "cit
     return f'<div class="plain">{body}</div>', True
 
 
+# The rule index/pdf.py writes under a PDF table's header ("| --- | --- |"): Markdown for the
+# passages, noise on a page shown as its text.
+_PDF_TABLE_RULE = re.compile(r"(?m)^\|(?: --- \|)+\n")
+
+
 def render_note_body(note: NoteText, hl: Highlight | None = None) -> str:
     """The note's content as safe HTML with the highlight; if the passage is no longer in the note,
     the passage itself is shown above it with a sentence saying so."""
@@ -438,6 +443,7 @@ def render_note_body(note: NoteText, hl: Highlight | None = None) -> str:
             if hl and not marked and (hl.page is None or hl.page == number):
                 span = _locate(page_text, hl)
             body, did = render_plain(page_text, span, hl.cls if hl else "cited", hl.anchor if hl else None)
+            body = _PDF_TABLE_RULE.sub("", body)  # a table the reader found keeps its rows, not the Markdown rule
             marked = marked or did
             parts.append(f'<section class="page"><div class="page-no">Page {number}</div>{body}</section>')
         out = "".join(parts)
