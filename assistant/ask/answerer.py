@@ -20,6 +20,7 @@ from ..core.schema import Answer, Chunk, Citation, Hit
 from ..core.text import MARKERS_AT_END, content_words, stem, terms, unmarked
 from .concepts import names_something, unknown_names
 from .conversation import (
+    is_bare,
     last_answer,
     leans_on_conversation,
     llm_search_query,
@@ -338,7 +339,7 @@ def _focus(question: str, query: str) -> str:
     are chosen for the question itself unless it is too bare to choose by ("and why?") or borrows
     the last question's verb ("And the sound people?")."""
     elliptical = _ELLIPSIS.match(question) and len(question.split()) <= 5
-    return query if len(terms(question)) < 2 or elliptical else question
+    return query if is_bare(question) or elliptical else question
 
 
 # "And the sound people?", "What about Kafka?": no question of its own. "And what's this

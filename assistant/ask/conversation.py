@@ -57,10 +57,15 @@ def has_anaphora(question: str) -> bool:
     return bool(_ANAPHORA.search(question))
 
 
+def is_bare(question: str) -> bool:
+    """Fewer than two words of its own ("Why?", "Why bother?"): too little to search or choose by."""
+    return len(terms(question)) < 2
+
+
 def refers_back(question: str) -> bool:
     """Whether a question is about what the conversation just said: a pronoun or reference, or a
     bare "Why bother?" / "How come?" that has no topic of its own to search for."""
-    return has_anaphora(question) or bool(_CONTINUATION.match(question)) and len(terms(question)) < 2
+    return has_anaphora(question) or bool(_CONTINUATION.match(question)) and is_bare(question)
 
 
 def looks_like_followup(question: str) -> bool:
@@ -73,7 +78,7 @@ def leans_on_conversation(question: str) -> bool:
     useful?"), carries on the last question ("And the sound people?") or has fewer than two words
     of its own ("Why?"). "Why was Canberra chosen as the capital of Australia?" asked in the middle
     of a conversation is a question of its own."""
-    return bool(_ANAPHORA.search(question) or _CARRIES_ON.match(question)) or len(terms(question)) < 2
+    return bool(_ANAPHORA.search(question) or _CARRIES_ON.match(question)) or is_bare(question)
 
 
 # "the first of those", "the second one", "and the last?": a place in what the last answer listed.

@@ -143,10 +143,10 @@ def split_units(chunk: Chunk) -> list[Unit]:
     spaced: dict[int, list[str]] = {}
     spaced_header: set[int] = set()
     for table in spaced_tables(lines):
-        rows = [spaced_cells(lines[i]) for i in table]
-        if _names_columns(rows):
-            spaced_header.add(table[0])
-        spaced.update((i, cells) for i, cells in zip(table, rows) if not _SPACED_RULE.match(lines[i]))
+        rows = {i: spaced_cells(lines[i]) for i in table if not _SPACED_RULE.match(lines[i])}
+        if len(rows) < len(table) or _names_columns(list(rows.values())):
+            spaced_header.add(table[0])  # a rule under the first line, or the first line names columns
+        spaced.update(rows)
     introducing: Unit | None = None  # a line ending with ":" right before a code block or a table
     table_lead: Unit | None = None  # the line that introduces the current table
     caption = ""  # a caption line right above a table ("Table 1-3. Common application categories")
@@ -341,12 +341,10 @@ _FIGURE_CELL = re.compile(r"^[~≈<>$€£]?\s?\d")
 
 
 def _names_columns(rows: list[list[str]]) -> bool:
-    """Whether a spaced table's first line is its header: a rule follows it, or it names a column
-    whose cells below all give a figure ("bytes/param" over "4", "2", "0.5") where it gives none.
-    "A100 80GB   80 GB HBM2e   ~2.0 TB/s" over the same for the H100 is a row like the others."""
-    first, rest = rows[0], [r for r in rows[1:] if not _SPACED_RULE.match("   ".join(r))]
-    if len(rest) < len(rows) - 1:
-        return True
+    """Whether a spaced table's first row names its columns: one whose cells below all give a
+    figure ("bytes/param" over "4", "2", "0.5") where it gives none. "A100 80GB   80 GB HBM2e
+    ~2.0 TB/s" over the same for the H100 is a row like the others."""
+    first, rest = rows[0], rows[1:]
     return any(not _FIGURE_CELL.match(first[c]) and all(_FIGURE_CELL.match(r[c]) for r in rest)
                for c in range(len(first)))
 

@@ -96,12 +96,13 @@ def with_tables(text: str, layout: str) -> str:
     rows: dict[str, str] = {}
     lines = {_norm(line) for line in text.splitlines()}
     columns = layout.splitlines()
-    for block in ([spaced_cells(columns[i]) for i in table] for table in spaced_tables(columns)):
-        if not all(_norm(" ".join(cells)) in lines for cells in block):
+    for table in spaced_tables(columns):
+        block = {_norm(columns[i]): spaced_cells(columns[i]) for i in table}  # a row as plain text reads it
+        if not all(line in lines for line in block):
             continue  # the two extractions disagree on a row: the page is left as read
-        for i, cells in enumerate(block):
+        for i, (line, cells) in enumerate(block.items()):
             row = "| " + " | ".join(cells) + " |"
-            rows[_norm(" ".join(cells))] = row + ("\n|" + " --- |" * len(cells) if i == 0 else "")
+            rows[line] = row + ("\n|" + " --- |" * len(cells) if i == 0 else "")
     if not rows:
         return text
     return "\n".join(rows.get(_norm(line), line) for line in text.splitlines())
