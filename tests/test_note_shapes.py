@@ -8,7 +8,7 @@ import json
 import shutil
 
 import pytest
-from conftest import DATA, history_of, run_cli
+from conftest import DATA, ROOT, history_of, run_cli
 from make_docx import serving_notes_docx
 from make_pdf import pdf_bytes
 
@@ -100,6 +100,22 @@ def test_a_follow_up_naming_a_new_concept_leaves_the_old_passage(shapes):
     third = shapes.ask.ask("And what's this pooling thing?", history)
     assert "pooling" in third.text.lower()
     assert all(c.chunk.heading.endswith("What does a pooling layer do?") for c in third.citations)
+
+
+def test_a_follow_up_with_a_topic_of_its_own_is_searched_by_its_own_words(tmp_path, embedder):
+    # The lecture PDFs of the benchmark: the first question's words ("vectors", "flat", "index")
+    # fill the slides on index types, and the follow-up's "value" the serving notes' KV cache.
+    # Its own "HNSW" must weigh more than the words it follows, as it does in meaning.
+    from assistant.services import Services
+
+    shutil.copytree(ROOT / "benchmarks/data/notes/pdf", tmp_path / "notes")
+    services = Services(Settings.from_env(environ={}, knowledge_dir=tmp_path / "notes", data_dir=tmp_path / "data"))
+    services.__dict__["embedder"] = embedder
+    services.admin.ingest()
+    first = services.ask.ask("up to roughly how many vectors is a plain flat index fine?")
+    assert "100k vectors" in first.text
+    follow = services.ask.ask("and what about HNSW, what value of M do people usually pick?", history_of(first))
+    assert "links per node, typical value 16" in follow.text.splitlines()[0]
 
 
 def test_a_near_domain_question_is_refused_naming_what_the_notes_lack(shapes):

@@ -164,8 +164,9 @@ class Answerer:
         if self._covered(question, hits) and not looks_like_followup(question):
             return question, hits
         combined = f"{previous[-1]} {question}"
-        alt = self.retriever.search(question, k=self.config.k, context=previous[-1])
-        if refers_back(question):
+        points_back = refers_back(question)
+        alt = self.retriever.search(question, k=self.config.k, context=previous[-1], points_back=points_back)
+        if points_back:
             # "Why do they go in that order?" points back: the passages just quoted come first,
             # found in the library even when search does not find them again. "And why add
             # pooling after it?" names something new within that topic: search finds it, with the

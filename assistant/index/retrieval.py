@@ -124,16 +124,23 @@ class KeywordIndex:
     def unknown_terms(self, text: str) -> set[str]:
         return {t for t in _tokenize([text])[0] if t not in self._vocab}
 
-    def search(self, query: str, k: int, mask: np.ndarray | None = None) -> list[tuple[int, float]]:
+    def search(self, query: str, k: int, mask: np.ndarray | None = None, context: str | None = None,
+               context_weight: float = 1.0) -> list[tuple[int, float]]:
+        """The k best rows for `query`, each of `context`'s words counting `context_weight` as much
+        as one of the query's."""
         if not self.size:
             return []
-        tokens = _tokenize([query])[0]
-        if self.bigrams:
-            tokens = _with_bigrams(tokens)
-        tokens = [t for t in tokens if t in self._vocab]
-        if not tokens:
+        scores = None
+        for text, weight in ((query, 1.0), (context, context_weight)):
+            tokens = _tokenize([text])[0] if text else []
+            if self.bigrams:
+                tokens = _with_bigrams(tokens)
+            tokens = [t for t in tokens if t in self._vocab]
+            if tokens:
+                found = weight * self._bm25.get_scores(tokens)
+                scores = found if scores is None else scores + found
+        if scores is None:
             return []
-        scores = self._bm25.get_scores(tokens)
         if mask is not None:
             scores = np.where(mask, scores, 0.0)
         k = min(k, self.size)
@@ -171,15 +178,19 @@ class Snapshot:
         names = sorted({c.source for c in self.chunks})
         return [s for s in names if in_scope(s, scope)]
 
-    def search(self, query: str, k: int = 5, scope: str | None = None, context: str | None = None) -> list[Hit]:
+    def search(self, query: str, k: int = 5, scope: str | None = None, context: str | None = None,
+               points_back: bool = False) -> list[Hit]:
         """The k best passages for `query`. `context` is earlier conversation the query leans on
-        ("and its K?" after "What is k-means?"): keyword search reads both, and in meaning the
-        context counts half as much as the query, so a follow-up stays about its own words."""
+        ("and its K?" after "What is k-means?"): in meaning it counts half as much as the query,
+        so a follow-up stays about its own words. So do its words in keyword search, unless the
+        query `points_back` to what was said ("Will that work for German?"): its own words then
+        say little, and the context's count fully."""
         query = " ".join(query.split())
         if not context or not query:
             return self.search_batch([query], k, scope)[0]
         context = " ".join(context.split())
-        return self._search([(self._vector(query, context), f"{query} {context}")], k, scope)[0]
+        keywords = (query, context, 1.0 if points_back else CONTEXT_WEIGHT)
+        return self._search([(self._vector(query, context), keywords)], k, scope)[0]
 
     def _vector(self, query: str, context: str | None) -> np.ndarray:
         vector = self.embedder.embed_one(query)
@@ -209,9 +220,12 @@ class Snapshot:
             vectors = {todo[0]: self.embedder.embed_one(todo[0])}
         else:
             vectors = dict(zip(todo, self.embedder.embed(todo))) if todo else {}
-        return self._search([(vectors[q], q) if q else (None, "") for q in queries], k, scope)
+        return self._search([(vectors[q], (q, None, 0.0)) if q else (None, ("", None, 0.0)) for q in queries],
+                            k, scope)
 
-    def _search(self, queries: list[tuple[np.ndarray | None, str]], k: int, scope: str | None) -> list[list[Hit]]:
+    def _search(self, queries: list[tuple[np.ndarray | None, tuple[str, str | None, float]]], k: int,
+                scope: str | None) -> list[list[Hit]]:
+        """Each query is its vector and its keywords: (text, context, the context's weight)."""
         cfg = self.config
         scoped = None
         mask = None
@@ -228,12 +242,13 @@ class Snapshot:
                 return [[] for _ in queries]
 
         results: list[list[Hit]] = []
-        for vector, text in queries:
+        for vector, (text, context, context_weight) in queries:
             if vector is None:
                 results.append([])
                 continue
             dense = self._dense(vector, scoped) if cfg.dense_weight else []
-            sparse = self._keyword.search(text, cfg.keyword_k, mask) if cfg.keyword_weight else []
+            sparse = (self._keyword.search(text, cfg.keyword_k, mask, context, context_weight)
+                      if cfg.keyword_weight else [])
             candidates = {c.id for c, _ in dense} | {self.chunks[row].id for row, _ in sparse}
             vectors = self.store.vectors(list(candidates))
             results.append(fuse(cfg, vector, dense, sparse, self.chunks, vectors, k))
@@ -313,8 +328,9 @@ class Retriever:
     def sources(self, scope: str | None = None) -> list[str]:
         return self.current().sources(scope)
 
-    def search(self, query: str, k: int = 5, scope: str | None = None, context: str | None = None) -> list[Hit]:
-        return self.current().search(query, k, scope, context)
+    def search(self, query: str, k: int = 5, scope: str | None = None, context: str | None = None,
+               points_back: bool = False) -> list[Hit]:
+        return self.current().search(query, k, scope, context, points_back)
 
     def search_batch(self, queries: list[str], k: int = 5, scope: str | None = None) -> list[list[Hit]]:
         return self.current().search_batch(queries, k, scope)
