@@ -422,6 +422,21 @@ def test_a_how_many_question_is_answered_with_the_number_its_passage_gives(tmp_p
     assert not answer.refused and "50 to 100 candidates" in answer.text
 
 
+def test_a_question_about_the_catch_is_answered_with_the_cost_its_passage_names(tmp_path, embedder):
+    services = one_note(tmp_path, embedder, "rag.md", (
+        "# RAG pipeline\n\n## Query transformations\n\n"
+        "- Query rewriting: an LLM turns a chatty follow-up into a standalone question\n"
+        "- Multi-query: generate several paraphrases, retrieve for each, merge results\n"
+        "- Decomposition: split a compound question into sub-questions\n"
+        "- HyDE: embed a hypothetical answer instead of the question\n"
+        "- Every transformation adds one LLM call to the latency budget\n\n"
+        "## Reranking\n\nA cross-encoder reads the query and each candidate together and scores the pair. "
+        "Retrieve 50 candidates, rerank, keep the top 5.\n"))
+    answer = services.ask.ask("do query tricks like multi-query or rewriting cost me anything?")
+    # The items most like the question describe the tricks; the one naming their cost answers.
+    assert "adds one LLM call to the latency budget" in answer.text
+
+
 def test_a_question_only_a_figure_answers_is_refused_when_the_passages_give_none(tmp_path, embedder):
     services = one_note(tmp_path, embedder, "finetuning.md", (
         "# Fine-tuning\n\n## LoRA\n\n"

@@ -26,6 +26,15 @@ _ASKS_ORIGIN = re.compile(
     r"[^?]*\b(?:first|introduced|proposed|came up with|coined|invented|published|originally|comes? from|came from)\b"
     r"|\bwhere was it published\b|\bwhere (?:do|does|did) [^?]*\bcomes? from\b",
     re.I)
+# "What's the catch with ...?", "Does it cost me anything?": a weakness, which notes name as one.
+# ("What goes wrong if ...?" asks for a consequence, said in any words: "tends to loop".)
+_ASKS_DOWNSIDE = re.compile(
+    r"\b(?:catch|downsides?|drawbacks?|disadvantages?|pitfalls?|weakness(?:es)?|limitations?|shortcomings?)\b"
+    r"|\bcosts? (?:me |us |you )?anything\b"
+    r"|\bany (?:cost|price|penalty)\b", re.I)
+_DOWNSIDE = (r"\b(?:weakness(?:es)?|drawbacks?|downsides?|disadvantages?|limitations?|pitfalls?|risks?|problems?|"
+             r"costs?|bias(?:es|ed)?|fails?|hurts?|loses?|worse|slower|expensive|suffers?|breaks?|dilut\w*|"
+             r"at the (?:cost|expense|price) of|adds?\b[^.;]*\b(?:latency|cost|call))\b")
 _DATE = (r"\b(?:19|20)\d\d\b|\b(?:January|February|March|April|May|June|July|August|September|October|"
          r"November|December)\b")
 # What a question asks for, and what a sentence that answers it contains: the answer types of
@@ -38,6 +47,7 @@ _ANSWER_TYPES = [
     (re.compile(r"\bwhy\b|\bwhat (?:for|reason)\b", re.I), re.compile(_REASON, re.I)),
     (_ASKS_ORIGIN, re.compile(_ATTRIBUTION)),
     (re.compile(r"\bwhen (?:was|were|did)\b|\b(?:what|which) year\b", re.I), re.compile(_DATE)),
+    (_ASKS_DOWNSIDE, re.compile(_DOWNSIDE, re.I)),
 ]
 # A question that asks for several things: the items of a list come together.
 LIST_QUESTION = re.compile(

@@ -238,14 +238,17 @@ class SentencePicker:
                 # the heading: the topic a sentence alone often leaves implicit); shared terms
                 # break ties between near paraphrases.
                 score = 0.5 * float(sim) + 0.4 * (hit.similarity or 0.0) + 0.1 * overlap
-                if _has_cue(unit, cues):
-                    score += cue_weight  # "how long?" wants a duration, "why?" a reason
+                reading_list = unit.pointer and not wants_reading
+                if _has_cue(unit, cues) and not reading_list:
+                    # "how long?" wants a duration, "why?" a reason; a reading list's line says
+                    # what an article is about ("on the weakness of judge models"), not the answer
+                    score += cue_weight
                 inside.append(_continues(unit, continuing))
                 if inside[-1]:
                     score += cue_weight
                 if new_terms & words:
                     score += cue_weight  # "and verbosity bias?": the item that names it
-                if unit.pointer and not wants_reading:
+                if reading_list:
                     score -= 0.1  # a reading list names where to learn more; the answer is elsewhere
                 if ends_with_colon(unit) and len(unit.display) < 40:
                     score -= 0.05  # a bare "What stayed the same:" says little by itself
