@@ -437,6 +437,22 @@ def test_a_question_about_the_catch_is_answered_with_the_cost_its_passage_names(
     assert "adds one LLM call to the latency budget" in answer.text
 
 
+def test_a_question_about_a_term_is_answered_by_the_line_the_note_gives_it(tmp_path, embedder):
+    services = one_note(tmp_path, embedder, "indexes.md", (
+        "# Vector search\n\n## Vector indexes\n\n"
+        "- Flat index: compare the query with every vector; exact but cost grows linearly with N\n"
+        "- Approximate nearest neighbour (ANN) indexes trade a little recall for speed\n"
+        "- HNSW: a layered graph; search walks from coarse to fine layers\n"
+        "- IVF: cluster vectors with k-means and search only the nearest clusters\n\n"
+        "## Tuning HNSW and IVF\n\n"
+        "- efSearch: candidate list size at query time; raise it for recall, lower it for speed\n"
+        "- IVF parameter nlist: number of clusters, FAISS suggests 4*sqrt(N) to 16*sqrt(N)\n"
+        "- IVF parameter nprobe: clusters visited per query; nprobe = nlist makes it exact\n"))
+    answer = services.ask.ask("how does an IVF index speed up search?")
+    # The tuning lines name IVF and speed too; the line the notes give IVF itself says how.
+    assert "IVF: cluster vectors with k-means" in answer.text
+
+
 def test_a_question_only_a_figure_answers_is_refused_when_the_passages_give_none(tmp_path, embedder):
     services = one_note(tmp_path, embedder, "finetuning.md", (
         "# Fine-tuning\n\n## LoRA\n\n"

@@ -19,6 +19,7 @@ from cachetools import LRUCache
 
 from ..core.schema import Chunk, Hit
 from ..core.text import MARKERS_AT_END, terms
+from .concepts import subject_words
 from .cues import LIST_QUESTION, answer_cues
 from .units import Unit, children, ends_with_colon, meaning_of, split_units
 
@@ -202,6 +203,9 @@ class SentencePicker:
         q_terms = terms(question)
         cues = answer_cues(question)
         wants_reading = bool(_ASKS_FOR_READING.search(question))
+        # "How does an IVF index speed up search?" is about IVF: the line "IVF: cluster vectors ..."
+        # defines it. (A follow-up naming something new is about that instead.)
+        subject = [terms(w) for w in subject_words(question)] if not new_terms else []
         scored: list[tuple[float, Unit]] = []
         inside: list[bool] = []  # whether each scored unit continues what the follow-up points back to
         seen: set[str] = set()
@@ -248,6 +252,8 @@ class SentencePicker:
                     score += cue_weight
                 if new_terms & words:
                     score += cue_weight  # "and verbosity bias?": the item that names it
+                if subject and _defines(unit, subject):
+                    score += cue_weight  # the line a note gives the thing asked about
                 if reading_list:
                     score -= 0.1  # a reading list names where to learn more; the answer is elsewhere
                 if ends_with_colon(unit) and len(unit.display) < 40:
@@ -258,6 +264,22 @@ class SentencePicker:
                 scored = [(sc if isin else sc - ELSEWHERE, unit) for (sc, unit), isin in zip(scored, inside)]
         scored.sort(key=lambda s: -s[0])
         return scored
+
+
+# A line a note opens with a term, as "IVF: cluster vectors ..." or "**HyDE** - embed ...".
+_LABEL = re.compile(r"^\**([^:*\u2014\u2013|·]{1,40}?)\**\s*(?::|\u2014|\u2013| - )\s")
+
+
+def _defines(unit: Unit, subject: list[set[str]]) -> bool:
+    """Whether a unit is the line a note gives the question's subject (`subject`: the terms of
+    each subject word): its term names the subject's first word and nothing beyond the subject
+    ("IVF" for "an IVF index", not "IVF parameter nprobe"). A table row ("Index: IVF · ...")
+    opens with its column's name, not a term."""
+    m = _LABEL.match(unit.display)
+    if not m or " · " in unit.display:
+        return False
+    label = terms(m.group(1))
+    return bool(label) and bool(subject[0]) and subject[0] <= label <= set().union(*subject)
 
 
 def _cache_key(chunk: Chunk) -> str:
